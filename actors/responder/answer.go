@@ -1,0 +1,300 @@
+// Package responder is the authoritative DNS server: miekg/dns listeners
+// whose query path reads the current zone snapshot and writes prepared
+// record sets, without locks, messages or per-record packing.
+package responder
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/opengslb/opengslb/actors/zone"
+)
+
+// Payload sizes: 512 without EDNS (RFC 1035), and 1232 as our largest UDP
+// answer, the DNS Flag Day 2020 value that avoids IP fragmentation.
+const (
+	minUDPSize = 512
+	maxUDPSize = 1232
+	headerLen  = 12
+)
+
+// query is what the answer path needs from a request, extracted once.
+type query struct {
+	id      uint16
+	rd, cd  bool
+	name    string // as the client wrote it
+	lower   string
+	qtype   uint16
+	qclass  uint16
+	edns    bool
+	version uint8
+	do      bool
+	size    int // the largest response the client accepts over this transport
+	// Client subnet from ECS, or the client's own address.
+	ecs       *dns.EDNS0_SUBNET
+	subnet    netip.Prefix
+	transport string
+}
+
+// result is what the answer path decided, for metrics.
+type result struct {
+	rcode    int
+	fallback bool
+}
+
+// parseQuery reads the parts of req the answer depends on. udp tells the
+// transport, client the packet's source address.
+func parseQuery(req *dns.Msg, client netip.Addr, udp bool) query {
+	q := query{id: req.Id, rd: req.RecursionDesired, cd: req.CheckingDisabled, size: dns.MaxMsgSize}
+	if len(req.Question) > 0 {
+		q.name = req.Question[0].Name
+		q.qtype = req.Question[0].Qtype
+		q.qclass = req.Question[0].Qclass
+		q.lower = lowerName(q.name)
+	}
+	if udp {
+		q.size = minUDPSize
+		q.transport = "udp"
+	} else {
+		q.transport = "tcp"
+	}
+	if opt := req.IsEdns0(); opt != nil {
+		q.edns = true
+		q.version = opt.Version()
+		q.do = opt.Do()
+		if udp {
+			q.size = min(max(int(opt.UDPSize()), minUDPSize), maxUDPSize)
+		}
+		for _, o := range opt.Option {
+			if s, ok := o.(*dns.EDNS0_SUBNET); ok {
+				q.ecs = s
+			}
+		}
+	}
+	q.subnet = clientSubnet(q.ecs, client)
+	return q
+}
+
+// clientSubnet is the prefix weighted routing seeds from: the ECS subnet
+// when the resolver sent one, else the client's /24 or /56, so clients
+// behind one resolver or one site share an answer.
+func clientSubnet(ecs *dns.EDNS0_SUBNET, client netip.Addr) netip.Prefix {
+	if ecs != nil {
+		if addr, ok := netip.AddrFromSlice(ecs.Address); ok {
+			if p, err := addr.Unmap().Prefix(int(ecs.SourceNetmask)); err == nil {
+				return p
+			}
+		}
+	}
+	client = client.Unmap()
+	bits := 24
+	if client.Is6() {
+		bits = 56
+	}
+	p, _ := client.Prefix(bits)
+	return p
+}
+
+// lowerName returns name in lower case and fully qualified, allocating only
+// when it has to.
+func lowerName(name string) string {
+	clean := len(name) > 0 && name[len(name)-1] == '.'
+	for i := 0; clean && i < len(name); i++ {
+		if c := name[i]; c >= 'A' && c <= 'Z' {
+			clean = false
+		}
+	}
+	if clean {
+		return name
+	}
+	return strings.ToLower(dns.Fqdn(name))
+}
+
+// answer writes the complete response to q into buf (reusing its capacity)
+// and returns it. It never fails: every problem becomes an rcode.
+func answer(snap *zone.Snapshot, q *query, buf []byte) ([]byte, result) {
+	if q.edns && q.version > 0 {
+		// RFC 6891 §6.1.3: BADVERS, no question needed, OPT carries the
+		// upper bits of the extended rcode.
+		return writeResponse(buf, q, dns.RcodeBadVers, false, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeBadVers}
+	}
+	if q.name == "" {
+		return writeResponse(buf, q, dns.RcodeFormatError, false, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeFormatError}
+	}
+	if snap == nil {
+		return writeResponse(buf, q, dns.RcodeServerFailure, false, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeServerFailure}
+	}
+	if q.qclass != dns.ClassINET && q.qclass != dns.ClassANY {
+		return writeResponse(buf, q, dns.RcodeRefused, false, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeRefused}
+	}
+	z, node := snap.Lookup(q.lower)
+	if z == nil {
+		return writeResponse(buf, q, dns.RcodeRefused, false, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeRefused}
+	}
+	switch q.qtype {
+	case dns.TypeAXFR, dns.TypeIXFR:
+		// Zone transfer has no meaning for answers computed per query.
+		return writeResponse(buf, q, dns.RcodeRefused, true, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeRefused}
+	}
+	if node == nil {
+		return writeResponse(buf, q, dns.RcodeNameError, true, zone.RRSet{}, z.NegativeSOA, nil), result{rcode: dns.RcodeNameError}
+	}
+
+	var (
+		set      zone.RRSet
+		ecsScope uint8
+		fallback bool
+	)
+	switch {
+	case node.Apex:
+		switch q.qtype {
+		case dns.TypeSOA, dns.TypeANY:
+			// RFC 8482: one RRset answers ANY; the SOA is the smallest.
+			set = z.SOA
+		case dns.TypeNS:
+			set = z.NS
+		}
+	case node.Domain != nil:
+		d := node.Domain
+		var a *zone.Answer
+		switch q.qtype {
+		case dns.TypeA:
+			a = &d.A
+		case dns.TypeAAAA:
+			a = &d.AAAA
+		case dns.TypeANY:
+			a = &d.A
+			if a.Empty() {
+				a = &d.AAAA
+			}
+		}
+		if a != nil {
+			addr := q.subnet.Addr().AsSlice()
+			var ok bool
+			set, ok = a.Pick(zone.Seed(addr, uint8(q.subnet.Bits()), q.lower))
+			fallback = a.Fallback
+			if fallback {
+				d.CountFallback()
+			}
+			if !ok {
+				return writeResponse(buf, q, dns.RcodeServerFailure, true, zone.RRSet{}, zone.RRSet{}, nil),
+					result{rcode: dns.RcodeServerFailure, fallback: true}
+			}
+			if a.DependsOnClient && q.ecs != nil {
+				ecsScope = q.ecs.SourceNetmask
+			}
+		}
+	}
+	if set.Empty() {
+		return writeResponse(buf, q, dns.RcodeSuccess, true, zone.RRSet{}, z.NegativeSOA, nil), result{rcode: dns.RcodeSuccess, fallback: fallback}
+	}
+	return writeResponse(buf, q, dns.RcodeSuccess, true, set, zone.RRSet{}, &ecsScope), result{rcode: dns.RcodeSuccess, fallback: fallback}
+}
+
+// writeResponse lays out header, question, answer, authority and OPT. When
+// the result does not fit the client's UDP size it is replaced by a
+// truncated response (TC, no records) so the client retries over TCP.
+// ecsScope, when the query carried ECS, is the scope to echo.
+func writeResponse(buf []byte, q *query, rcode int, authoritative bool, ans, auth zone.RRSet, ecsScope *uint8) []byte {
+	buf = buf[:0]
+	buf = append(buf, make([]byte, headerLen)...)
+	qdcount := uint16(0)
+	if q.name != "" && rcode != dns.RcodeBadVers {
+		var ok bool
+		if buf, ok = appendQuestion(buf, q); ok {
+			qdcount = 1
+		} else {
+			buf = buf[:headerLen]
+			rcode, ans, auth = dns.RcodeFormatError, zone.RRSet{}, zone.RRSet{}
+		}
+	}
+	afterQuestion := len(buf)
+	buf = append(buf, ans.Wire...)
+	buf = append(buf, auth.Wire...)
+	var scope uint8
+	if ecsScope != nil {
+		scope = *ecsScope
+	}
+	buf = appendOPT(buf, q, rcode, scope)
+	tc := false
+	if len(buf) > q.size {
+		tc = true
+		ans, auth = zone.RRSet{}, zone.RRSet{}
+		buf = appendOPT(buf[:afterQuestion], q, rcode, scope)
+	}
+	arcount := uint16(0)
+	if q.edns {
+		arcount = 1
+	}
+	flags := uint16(1<<15) | uint16(rcode&0xF) // QR, opcode QUERY
+	if authoritative {
+		flags |= 1 << 10
+	}
+	if tc {
+		flags |= 1 << 9
+	}
+	if q.rd {
+		flags |= 1 << 8
+	}
+	if q.cd {
+		flags |= 1 << 4
+	}
+	binary.BigEndian.PutUint16(buf[0:], q.id)
+	binary.BigEndian.PutUint16(buf[2:], flags)
+	binary.BigEndian.PutUint16(buf[4:], qdcount)
+	binary.BigEndian.PutUint16(buf[6:], ans.Count)
+	binary.BigEndian.PutUint16(buf[8:], auth.Count)
+	binary.BigEndian.PutUint16(buf[10:], arcount)
+	return buf
+}
+
+// appendQuestion writes the question as the client sent it, so its case is
+// preserved and prepared owner names (pointers to offset 12) echo it.
+func appendQuestion(buf []byte, q *query) ([]byte, bool) {
+	start := len(buf)
+	buf = append(buf, make([]byte, 256+4)...)
+	n, err := dns.PackDomainName(q.name, buf, start, nil, false)
+	if err != nil {
+		return buf[:start], false
+	}
+	buf = buf[:n]
+	buf = binary.BigEndian.AppendUint16(buf, q.qtype)
+	buf = binary.BigEndian.AppendUint16(buf, q.qclass)
+	return buf, true
+}
+
+// appendOPT adds our OPT record when the client used EDNS: our payload
+// size, the extended rcode bits, DO echoed (RFC 3225) and ECS echoed with
+// its scope (RFC 7871 §7.2.1).
+func appendOPT(buf []byte, q *query, rcode int, ecsScope uint8) []byte {
+	if !q.edns {
+		return buf
+	}
+	buf = append(buf, 0) // root owner
+	buf = binary.BigEndian.AppendUint16(buf, dns.TypeOPT)
+	buf = binary.BigEndian.AppendUint16(buf, maxUDPSize)
+	buf = append(buf, byte(rcode>>4), 0) // extended rcode, version 0
+	var flags uint16
+	if q.do {
+		flags |= 1 << 15
+	}
+	buf = binary.BigEndian.AppendUint16(buf, flags)
+	if q.ecs == nil {
+		return binary.BigEndian.AppendUint16(buf, 0)
+	}
+	addr := q.subnet.Addr().AsSlice()
+	addrLen := (int(q.ecs.SourceNetmask) + 7) / 8
+	if addrLen > len(addr) {
+		addrLen = len(addr)
+	}
+	optLen := 4 + addrLen
+	buf = binary.BigEndian.AppendUint16(buf, uint16(4+optLen))
+	buf = binary.BigEndian.AppendUint16(buf, dns.EDNS0SUBNET)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(optLen))
+	buf = binary.BigEndian.AppendUint16(buf, q.ecs.Family)
+	buf = append(buf, q.ecs.SourceNetmask, ecsScope)
+	return append(buf, addr[:addrLen]...)
+}

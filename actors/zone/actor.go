@@ -1,0 +1,220 @@
+package zone
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/rs/zerolog"
+
+	"github.com/opengslb/opengslb/config"
+	"github.com/opengslb/opengslb/messages"
+	"github.com/opengslb/opengslb/runtime"
+)
+
+// DefaultCoalesce is how long the actor gathers changes before it rebuilds:
+// a burst of health changes (a rack losing power) becomes one snapshot.
+const DefaultCoalesce = 20 * time.Millisecond
+
+// Options tune the actor; zero values take defaults.
+type Options struct {
+	Coalesce time.Duration
+	Now      func() time.Time
+}
+
+// Actor owns the desired state (configuration and health) and publishes a
+// new snapshot whenever it changes.
+type Actor struct {
+	log       zerolog.Logger
+	store     *Store
+	inbox     *runtime.Mailbox[messages.ZoneMsg]
+	published *runtime.Topic[messages.SnapshotPublished]
+	opts      Options
+
+	// Touched only by Run's goroutine; kept across restarts so a panic
+	// does not lose what the actor had learnt.
+	cfg        *config.Config
+	generation uint64
+	health     map[messages.BackendKey]messages.HealthState
+	serial     uint32
+
+	readyOnce sync.Once
+	ready     chan struct{}
+}
+
+var (
+	snapshotBuilds      = metrics.NewCounter(`opengslb_snapshot_builds_total{result="ok"}`)
+	snapshotBuildErrors = metrics.NewCounter(`opengslb_snapshot_builds_total{result="error"}`)
+	snapshotBuildTime   = metrics.NewPrometheusHistogram(`opengslb_snapshot_build_duration_seconds`)
+)
+
+// New prepares the actor with the configuration in force at start-up; the
+// first snapshot is published as soon as Run starts.
+func New(log zerolog.Logger, store *Store, inbox *runtime.Mailbox[messages.ZoneMsg], published *runtime.Topic[messages.SnapshotPublished], cfg *config.Config, opts Options) *Actor {
+	if opts.Coalesce <= 0 {
+		opts.Coalesce = DefaultCoalesce
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Actor{
+		log:       log.With().Str("actor", "zone").Logger(),
+		store:     store,
+		inbox:     inbox,
+		published: published,
+		opts:      opts,
+		cfg:       cfg,
+		health:    make(map[messages.BackendKey]messages.HealthState),
+		ready:     make(chan struct{}),
+	}
+}
+
+// Name implements runtime.Actor.
+func (a *Actor) Name() string { return "zone" }
+
+// Ready is closed once the first snapshot is published.
+func (a *Actor) Ready() <-chan struct{} { return a.ready }
+
+// Run publishes a snapshot of the current state, then rebuilds after every
+// burst of changes until ctx ends.
+func (a *Actor) Run(ctx context.Context) error {
+	if err := a.rebuild(); err != nil && a.store.Load() == nil {
+		// Nothing to serve at all: a restart will not fix a snapshot
+		// that cannot be built from this configuration.
+		return fmt.Errorf("zone: first snapshot: %w: %w", err, runtime.ErrFatal)
+	}
+	a.readyOnce.Do(func() { close(a.ready) })
+
+	var (
+		timer   *time.Timer
+		timeout <-chan time.Time
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case msg := <-a.inbox.Receive():
+			if !a.apply(msg) {
+				continue
+			}
+			if timer == nil {
+				timer = time.NewTimer(a.opts.Coalesce)
+				timeout = timer.C
+			}
+		case <-timeout:
+			timer, timeout = nil, nil
+			if err := a.rebuild(); err != nil {
+				a.log.Error().Err(err).Msg("snapshot not rebuilt; the previous one keeps serving")
+			}
+		}
+	}
+}
+
+// apply folds one message into the desired state and reports whether the
+// served snapshot may change.
+func (a *Actor) apply(msg messages.ZoneMsg) bool {
+	switch m := msg.(type) {
+	case messages.ConfigApplied:
+		if m.Config == nil || m.Generation < a.generation {
+			return false
+		}
+		a.forgetChangedBackends(m.Config)
+		a.cfg, a.generation = m.Config, m.Generation
+		return true
+	case messages.BackendHealth:
+		key := m.Key
+		key.Address = key.Address.Unmap()
+		if a.health[key] == m.State {
+			return false
+		}
+		a.health[key] = m.State
+		return true
+	default:
+		a.log.Warn().Type("message", msg).Msg("unknown message dropped")
+		return false
+	}
+}
+
+// forgetChangedBackends drops the health of backends that the new config
+// removes or checks differently: their health actor starts them afresh, and
+// serving an old verdict about a different check would be a guess.
+func (a *Actor) forgetChangedBackends(next *config.Config) {
+	keep := make(map[messages.BackendKey]bool, len(next.Backends))
+	prev := make(map[messages.BackendKey]config.HealthCheck)
+	if a.cfg != nil {
+		for _, b := range a.cfg.Backends {
+			prev[backendKey(b)] = b.HealthCheck
+		}
+	}
+	for _, b := range next.Backends {
+		key := backendKey(b)
+		if old, ok := prev[key]; ok && sameCheck(old, b.HealthCheck) {
+			keep[key] = true
+		}
+	}
+	for key := range a.health {
+		if !keep[key] {
+			delete(a.health, key)
+		}
+	}
+}
+
+func sameCheck(a, b config.HealthCheck) bool {
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
+
+func backendKey(b config.Backend) messages.BackendKey {
+	addr, _ := netip.ParseAddr(b.Address)
+	return messages.BackendKey{Service: b.Service, Address: addr.Unmap(), Port: b.Port}
+}
+
+func (a *Actor) rebuild() error {
+	started := a.opts.Now()
+	serial := uint32(started.Unix())
+	// Serials only grow (RFC 1982), even for two builds in one second.
+	if serial <= a.serial {
+		serial = a.serial + 1
+	}
+	snap, err := Build(a.cfg, a.health, serial, a.generation, started)
+	if err != nil {
+		snapshotBuildErrors.Inc()
+		return fmt.Errorf("zone: build snapshot for generation %d: %w", a.generation, err)
+	}
+	a.serial = serial
+	a.store.publish(snap)
+	snapshotBuilds.Inc()
+	snapshotBuildTime.UpdateDuration(started)
+
+	healthy := 0
+	for _, d := range snap.domains {
+		setFallbackGauge(d)
+		for _, b := range d.Backends {
+			if b.State == messages.HealthHealthy.String() {
+				healthy++
+			}
+		}
+	}
+	a.log.Debug().Uint32("serial", serial).Int("domains", len(snap.domains)).Int("healthy", healthy).Msg("snapshot published")
+	if a.published != nil {
+		a.published.Publish(messages.SnapshotPublished{
+			Serial: serial, Generation: a.generation, Domains: len(snap.domains), Healthy: healthy, At: started,
+		})
+	}
+	return nil
+}
+
+func setFallbackGauge(d *Domain) {
+	v := 0.0
+	if d.FallbackActive {
+		v = 1
+	}
+	metrics.GetOrCreateGauge(fmt.Sprintf(`opengslb_domain_fallback_active{domain=%q}`, d.Name), nil).Set(v)
+}

@@ -1,0 +1,81 @@
+package zone
+
+import (
+	"sort"
+	"sync/atomic"
+)
+
+// How an Answer chooses among its prepared variants.
+const (
+	choiceNone   = iota // no records: NODATA
+	choiceFixed         // one variant (failover, single backend)
+	choiceRotate        // round-robin: rotate through variants per query
+	choiceWeight        // weighted: one backend, chosen from the query's seed
+	choiceFail          // fallback = servfail
+)
+
+// Answer is the prepared answer of one domain for one address family.
+type Answer struct {
+	kind     int
+	variants []RRSet
+	// cumulative holds the running sum of weights, parallel to variants,
+	// for weighted choice by binary search.
+	cumulative []uint64
+	// next is the round-robin position. It is the one mutable field of a
+	// snapshot: a counter, not state, so sharing it between queries is fine.
+	next *atomic.Uint64
+	// Fallback is true when this answer comes from the fallback rule.
+	Fallback bool
+	// DependsOnClient is true when the choice is seeded from the client's
+	// address or subnet, so an ECS reply must carry a non-zero scope.
+	DependsOnClient bool
+}
+
+// Pick returns the records to answer with. seed identifies the client and
+// the name (see Seed); ok is false when the domain's fallback says SERVFAIL.
+func (a *Answer) Pick(seed uint64) (set RRSet, ok bool) {
+	switch a.kind {
+	case choiceNone:
+		return RRSet{}, true
+	case choiceFixed:
+		return a.variants[0], true
+	case choiceRotate:
+		i := a.next.Add(1) - 1
+		return a.variants[i%uint64(len(a.variants))], true
+	case choiceWeight:
+		total := a.cumulative[len(a.cumulative)-1]
+		point := seed % total
+		i := sort.Search(len(a.cumulative), func(i int) bool { return a.cumulative[i] > point })
+		return a.variants[i], true
+	default:
+		return RRSet{}, false
+	}
+}
+
+// Seed mixes a client prefix and a lower-case query name into the number
+// that weighted routing picks with (FNV-1a). Every overwatch computes the
+// same seed for the same client and name, so a client that retries on
+// another nameserver gets the same backend.
+func Seed(prefix []byte, prefixBits uint8, name string) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for _, b := range prefix {
+		h ^= uint64(b)
+		h *= prime
+	}
+	h ^= uint64(prefixBits)
+	h *= prime
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= prime
+	}
+	// A final avalanche so that neighbouring subnets spread over the
+	// whole range rather than clustering on the low bits.
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return h
+}
+
+// Empty reports whether the answer never has records (NODATA).
+func (a *Answer) Empty() bool { return a.kind == choiceNone }

@@ -1,0 +1,148 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const diffBase = `[dns]
+zones = ["gslb.example.com"]
+[[domains]]
+name = "webapp.gslb.example.com"
+[[domains]]
+name = "api.gslb.example.com"
+[[backends]]
+service = "webapp"
+address = "10.0.1.10"
+port = 80
+[[backends]]
+service = "webapp"
+address = "2001:db8::1"
+port = 80
+`
+
+func TestDiff(t *testing.T) {
+	tests := []struct {
+		name string
+		new  string
+		want []Change
+	}{
+		{"identical", diffBase, nil},
+		{
+			"reordered and respelled entries are no change",
+			`[dns]
+zones = ["GSLB.example.com."]
+[[domains]]
+name = "api.gslb.example.com."
+[[domains]]
+name = "WebApp.gslb.example.com"
+[[backends]]
+service = "webapp"
+address = "2001:DB8:0::1"
+port = 80
+[[backends]]
+service = "webapp"
+address = "10.0.1.10"
+port = 80
+`, nil,
+		},
+		{
+			"listeners, mode-bound and logging fields are not live",
+			"data_dir = \"/srv\"\n[logging]\nlevel = \"debug\"\n[metrics]\nlisten_address = \":9100\"\n" +
+				"[overwatch.identity]\nnode_id = \"ow-1\"\n[dns]\nlisten_address = \"0.0.0.0:5353\"\n" +
+				strings.TrimPrefix(diffBase, "[dns]\n"),
+			[]Change{
+				{Field: "data_dir", Old: "/var/lib/opengslb", New: "/srv"},
+				{Field: "logging.level", Old: "info", New: "debug"},
+				{Field: "dns.listen_address", Old: "0.0.0.0:53", New: "0.0.0.0:5353"},
+				{Field: "metrics.listen_address", Old: "0.0.0.0:9091", New: ":9100"},
+				{Field: "overwatch.identity.node_id", Old: "", New: "ow-1"},
+			},
+		},
+		{
+			"zones, ttl and entries are live",
+			`[dns]
+zones = ["gslb.example.com", "other.example.org"]
+default_ttl = 60
+negative_ttl = 5
+[[domains]]
+name = "webapp.gslb.example.com"
+routing = "weighted"
+ttl = 10
+[[domains]]
+name = "www.other.example.org"
+service = "webapp"
+[[backends]]
+service = "webapp"
+address = "10.0.1.10"
+port = 80
+weight = 0
+[backends.health_check]
+interval = "1d"
+expected_status = [200, 204]
+[[backends]]
+service = "webapp"
+address = "10.0.1.11"
+port = 80
+`,
+			[]Change{
+				{Field: "dns.zones", Old: "[gslb.example.com.]", New: "[gslb.example.com. other.example.org.]", Live: true},
+				{Field: "dns.default_ttl", Old: "30", New: "60", Live: true},
+				{Field: "dns.negative_ttl", Old: "60", New: "5", Live: true},
+				{Field: "domains[webapp.gslb.example.com.].routing", Old: "round-robin", New: "weighted", Live: true},
+				{Field: "domains[webapp.gslb.example.com.].ttl", Old: "30", New: "10", Live: true},
+				{Field: "domains[api.gslb.example.com.]", Old: "name=api.gslb.example.com. service=api routing=round-robin ttl=30 fallback=all", Live: true},
+				{Field: "domains[www.other.example.org.]", New: "name=www.other.example.org. service=webapp routing=round-robin ttl=60 fallback=all", Live: true},
+				{Field: "backends[webapp 10.0.1.10:80].weight", Old: "100", New: "0", Live: true},
+				{Field: "backends[webapp 10.0.1.10:80].health_check.interval", Old: "10s", New: "1d", Live: true},
+				{Field: "backends[webapp 10.0.1.10:80].health_check.expected_status", Old: "[200]", New: "[200 204]", Live: true},
+				{Field: "backends[webapp [2001:db8::1]:80]", Old: "service=webapp address=2001:db8::1 port=80 weight=100 priority=1 region= " +
+					"health_check.type=http health_check.path=/health health_check.host= health_check.interval=10s health_check.timeout=2s " +
+					"health_check.failure_threshold=3 health_check.success_threshold=2 health_check.expected_status=[200] health_check.insecure_skip_verify=false", Live: true},
+				{Field: "backends[webapp 10.0.1.11:80]", New: "service=webapp address=10.0.1.11 port=80 weight=100 priority=1 region= " +
+					"health_check.type=http health_check.path=/health health_check.host= health_check.interval=10s health_check.timeout=2s " +
+					"health_check.failure_threshold=3 health_check.success_threshold=2 health_check.expected_status=[200] health_check.insecure_skip_verify=false", Live: true},
+			},
+		},
+	}
+
+	old := mustLoad(t, diffBase)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Diff(old, mustLoad(t, tt.new))
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Diff:")
+				for _, c := range got {
+					t.Errorf("  got  %#v", c)
+				}
+				for _, c := range tt.want {
+					t.Errorf("  want %#v", c)
+				}
+			}
+		})
+	}
+}
+
+func TestDiffNil(t *testing.T) {
+	c := mustLoad(t, diffBase)
+	if len(Diff(nil, c)) == 0 || len(Diff(c, nil)) == 0 {
+		t.Error("Diff against nil found nothing")
+	}
+	if got := Diff(nil, nil); got != nil {
+		t.Errorf("Diff(nil, nil) = %v", got)
+	}
+}
+
+func TestChangeString(t *testing.T) {
+	for c, want := range map[Change]string{
+		{Field: "dns.default_ttl", Old: "30", New: "60"}:     `dns.default_ttl: "30" -> "60"`,
+		{Field: "domains[a.example.]", New: "name=a."}:       "domains[a.example.]: added",
+		{Field: "domains[a.example.]", Old: "name=a."}:       "domains[a.example.]: removed",
+		{Field: "backends[x 10.0.0.1:80].region", New: "eu"}: `backends[x 10.0.0.1:80].region: "" -> "eu"`,
+	} {
+		if got := c.String(); got != want {
+			t.Errorf("String() = %q, want %q", got, want)
+		}
+	}
+}

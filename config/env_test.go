@@ -1,0 +1,110 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+const envBase = zoneOK + "[overwatch.identity]\n"
+
+func TestEnvExpansion(t *testing.T) {
+	tests := []struct {
+		name  string
+		value string // NODE's value
+		line  string // the node_id line, referencing ${NODE}
+		want  string // decoded node_id
+	}{
+		{"plain", "overwatch-1", `node_id = "${NODE}"`, "overwatch-1"},
+		{"inside text", "1", `node_id = "overwatch-${NODE}-east"`, "overwatch-1-east"},
+		{"quotes", `say "hi"`, `node_id = "${NODE}"`, `say "hi"`},
+		{"backslashes", `C:\temp\"x`, `node_id = "${NODE}"`, `C:\temp\"x`},
+		{"newline and tab", "a\nb\tc\x01", `node_id = "${NODE}"`, "a\nb\tc\x01"},
+		{"toml in value", "x\"\nmode = \"agent", `node_id = "${NODE}"`, "x\"\nmode = \"agent"},
+		{"empty but set", "", `node_id = "${NODE}"`, ""},
+		{"multi-line basic string", `q"""`, "node_id = \"\"\"${NODE}\"\"\"", `q"""`},
+		{"escaped reference", "unused", `node_id = "$${NODE}"`, "${NODE}"},
+		{"lone dollar", "unused", `node_id = "$5 and $NODE"`, "$5 and $NODE"},
+		{"reference in comment", "unused", `node_id = "x" # ${UNSET_IN_COMMENT}`, "x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := envBase + tt.line + "\n"
+			c, err := parse("overwatch.toml", []byte(text), mapEnv(map[string]string{"NODE": tt.value}))
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			if got := c.Overwatch.Identity.NodeID; got != tt.want {
+				t.Errorf("node_id = %q, want %q", got, tt.want)
+			}
+			if c.Mode != ModeOverwatch {
+				t.Errorf("mode = %q: the value leaked into the file", c.Mode)
+			}
+		})
+	}
+}
+
+// TestEnvKeepsLines checks that a value with newlines does not shift the
+// lines of later errors.
+func TestEnvKeepsLines(t *testing.T) {
+	text := "[overwatch.identity]\nnode_id = \"${NODE}\"\n" + zoneOK + "[logging]\nlevel = \"loud\" #!\n"
+	_, err := parse("overwatch.toml", []byte(text), mapEnv(map[string]string{"NODE": "a\nb\nc"}))
+	want := fmt.Sprintf("overwatch.toml:%d: logging.level: ", markedLine(t, text))
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("err = %v, want prefix %q", err, want)
+	}
+}
+
+func TestEnvErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		msg  string
+	}{
+		{"unset", envBase + "node_id = \"${GSLB_UNSET}\" #!\n", "environment variable GSLB_UNSET is not set"},
+		{"unset later in file", envBase + "region = \"x\"\n\n\nnode_id = \"a-${GSLB_UNSET}\" #!\n", "environment variable GSLB_UNSET is not set"},
+		{"outside a string", zoneOK + "default_ttl = ${TTL} #!\n", "${TTL}: environment references must be inside a double-quoted string"},
+		{"literal string", envBase + "node_id = '${NODE}' #!\n", "need a double-quoted string, not a literal"},
+		{"multi-line literal string", envBase + "node_id = '''\n${NODE}''' #!\n", "need a double-quoted string, not a literal"},
+		{"bad name", envBase + "node_id = \"${NO-DE}\" #!\n", "${NO-DE}: invalid environment variable name"},
+		{"empty name", envBase + "node_id = \"${}\" #!\n", "${}: invalid environment variable name"},
+		{"unterminated", envBase + "node_id = \"${NODE\" #!\n", "unterminated ${"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, "overwatch.toml", tt.text)
+			t.Setenv("NODE", "n")
+			_, err := Load(path)
+			list := problemList(t, err)
+			if len(list) != 1 {
+				t.Fatalf("want one problem, got %d: %v", len(list), err)
+			}
+			want := fmt.Sprintf("%s:%d: ", path, markedLine(t, tt.text))
+			if got := list[0].Error(); !strings.HasPrefix(got, want) || !strings.Contains(got, tt.msg) {
+				t.Errorf("got  %s\nwant %s...%s", got, want, tt.msg)
+			}
+		})
+	}
+}
+
+// TestEnvAllUnsetReported checks that every unset variable is named, and
+// that the empty values standing in for them cause no further errors.
+func TestEnvAllUnsetReported(t *testing.T) {
+	text := zoneOK + "[api]\nlisten_address = \"${API_ADDR}\"\n[overwatch.identity]\nnode_id = \"${NODE_ID}\"\n"
+	_, err := parse("o.toml", []byte(text), mapEnv(nil))
+	want := "o.toml:4: environment variable API_ADDR is not set\no.toml:6: environment variable NODE_ID is not set"
+	if err == nil || err.Error() != want {
+		t.Errorf("err =\n%v\nwant\n%s", err, want)
+	}
+}
+
+func TestParseUsesProcessEnvironment(t *testing.T) {
+	t.Setenv("GSLB_TEST_NODE", `node "one"`)
+	c, err := Parse("inline.toml", []byte(envBase+`node_id = "${GSLB_TEST_NODE}"`+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Overwatch.Identity.NodeID != `node "one"` || c.Source != "inline.toml" {
+		t.Errorf("got %+v", c)
+	}
+}

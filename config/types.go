@@ -1,0 +1,136 @@
+// Package config loads, validates and diffs OpenGSLB's TOML configuration.
+//
+// The key names are a public contract: operators' files depend on them, so
+// fields are added, never renamed.
+package config
+
+import "time"
+
+// Config is one fully loaded, defaulted and validated configuration file.
+// A Config is immutable once Load returns it; actors share it by pointer.
+type Config struct {
+	Mode    string `toml:"mode"`
+	DataDir string `toml:"data_dir"`
+
+	Logging Logging  `toml:"logging"`
+	DNS     DNS      `toml:"dns"`
+	Metrics Listener `toml:"metrics"`
+	API     Listener `toml:"api"`
+
+	Domains  []Domain  `toml:"domains"`
+	Backends []Backend `toml:"backends"`
+
+	// Overwatch and Agent hold the mode-specific tables that later
+	// capabilities (gossip, DNSSEC) fill in. They are accepted as tables so
+	// a file written for a newer release still names an unknown key exactly.
+	Overwatch *Overwatch `toml:"overwatch"`
+	Agent     *Agent     `toml:"agent"`
+
+	// Source is the file this configuration was read from, for messages.
+	Source string `toml:"-"`
+	// Lines maps a dotted key path ("domains.0.ttl") to its line in Source,
+	// so later checks (reload refusal, for one) can point at the line too.
+	Lines map[string]int `toml:"-"`
+}
+
+// Logging selects zerolog's level and output format.
+type Logging struct {
+	Level  string `toml:"level"`  // debug | info | warn | error
+	Format string `toml:"format"` // json | console
+}
+
+// DNS is the responder's configuration.
+type DNS struct {
+	ListenAddress string   `toml:"listen_address"`
+	Zones         []string `toml:"zones"`
+	DefaultTTL    uint32   `toml:"default_ttl"`
+	Nameservers   []string `toml:"nameservers"`
+	// Hostmaster is the SOA RNAME; default "hostmaster.<zone>".
+	Hostmaster string `toml:"hostmaster"`
+	// NegativeTTL is the SOA MINIMUM and the TTL of negative answers.
+	NegativeTTL uint32 `toml:"negative_ttl"`
+}
+
+// Listener is a table that only names an address to listen on.
+type Listener struct {
+	ListenAddress string `toml:"listen_address"`
+}
+
+// Routing policy names.
+const (
+	RoutingRoundRobin = "round-robin"
+	RoutingWeighted   = "weighted"
+	RoutingFailover   = "failover"
+)
+
+// Fallback names: what a domain answers when none of its backends is healthy.
+const (
+	FallbackAll      = "all"      // fail open: every backend (the default)
+	FallbackServfail = "servfail" // SERVFAIL, so resolvers try elsewhere
+	FallbackNodata   = "nodata"   // NOERROR with no records
+)
+
+// Domain is one name the GSLB answers for.
+type Domain struct {
+	Name     string `toml:"name"` // canonical: lower case, fully qualified (trailing dot)
+	Service  string `toml:"service"`
+	Routing  string `toml:"routing"`
+	TTL      uint32 `toml:"ttl"`
+	Fallback string `toml:"fallback"`
+}
+
+// Health check types.
+const (
+	CheckHTTP  = "http"
+	CheckHTTPS = "https"
+	CheckTCP   = "tcp"
+	CheckNone  = "none"
+)
+
+// Backend is one address that serves a service.
+type Backend struct {
+	Service     string      `toml:"service"`
+	Address     string      `toml:"address"` // canonical IP text (netip.Addr.String)
+	Port        uint16      `toml:"port"`
+	Weight      int         `toml:"weight"`
+	Priority    int         `toml:"priority"`
+	Region      string      `toml:"region"`
+	HealthCheck HealthCheck `toml:"health_check"`
+}
+
+// HealthCheck describes how a backend is probed.
+type HealthCheck struct {
+	Type             string   `toml:"type"`
+	Path             string   `toml:"path"`
+	Host             string   `toml:"host"` // HTTP Host header / TLS server name; default: address
+	Interval         Duration `toml:"interval"`
+	Timeout          Duration `toml:"timeout"`
+	FailureThreshold int      `toml:"failure_threshold"`
+	SuccessThreshold int      `toml:"success_threshold"`
+	ExpectedStatus   []int    `toml:"expected_status"`
+	// InsecureSkipVerify accepts any certificate on https checks; backends
+	// are usually addressed by IP, so verification would mostly fail.
+	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
+}
+
+// Overwatch holds overwatch-only tables. Later capabilities add fields.
+type Overwatch struct {
+	Identity Identity `toml:"identity"`
+}
+
+// Agent holds agent-only tables. Later capabilities add fields.
+type Agent struct {
+	Identity Identity `toml:"identity"`
+}
+
+// Identity names a node and its region.
+type Identity struct {
+	NodeID string `toml:"node_id"`
+	Region string `toml:"region"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("10s") or,
+// for long periods, with a day suffix ("14d").
+type Duration struct {
+	time.Duration
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/rs/zerolog"
+
+	"github.com/opengslb/opengslb/config"
+	"github.com/opengslb/opengslb/messages"
+	"github.com/opengslb/opengslb/runtime"
+)
+
+var (
+	reloadsOK       = metrics.NewCounter(`opengslb_config_reloads_total{result="success"}`)
+	reloadsFailed   = metrics.NewCounter(`opengslb_config_reloads_total{result="failure"}`)
+	lastReloadOK    = metrics.NewGauge(`opengslb_config_last_reload_success_timestamp_seconds`, nil)
+	configLoadedAt  = metrics.NewGauge(`opengslb_config_loaded_timestamp_seconds`, nil)
+	configGeneration = metrics.NewGauge(`opengslb_config_generation`, nil)
+)
+
+// reloader owns the configuration in force. It re-reads the file when asked
+// (SIGHUP) and hands a valid one to the actors that use it; an invalid file,
+// or one that changes what cannot change live, is refused and the running
+// configuration keeps serving.
+type reloader struct {
+	log     zerolog.Logger
+	path    string
+	load    func(string) (*config.Config, error)
+	zone    runtime.Address[messages.ZoneMsg]
+	health  runtime.Address[messages.HealthMsg]
+	signals <-chan struct{}
+
+	current    *config.Config
+	generation uint64
+}
+
+func (r *reloader) Name() string { return "reload" }
+
+func (r *reloader) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.signals:
+			if err := r.reload(ctx); err != nil {
+				reloadsFailed.Inc()
+				r.log.Error().Err(err).Str("file", r.path).Msg("reload refused; the running configuration keeps serving")
+				continue
+			}
+			reloadsOK.Inc()
+			lastReloadOK.Set(float64(time.Now().Unix()))
+		}
+	}
+}
+
+func (r *reloader) reload(ctx context.Context) error {
+	if r.path == "" {
+		return fmt.Errorf("reload: this node runs the built-in demo configuration, which has no file to re-read")
+	}
+	next, err := r.load(r.path)
+	if err != nil {
+		return fmt.Errorf("reload %s: %w", r.path, err)
+	}
+	changes := config.Diff(r.current, next)
+	var refused []string
+	for _, c := range changes {
+		if !c.Live {
+			line := ""
+			if n := next.LineOf(c.Field); n > 0 {
+				line = fmt.Sprintf("%s:%d: ", r.path, n)
+			}
+			refused = append(refused, fmt.Sprintf("%s%s cannot change without a restart (%s → %s)", line, c.Field, c.Old, c.New))
+		}
+	}
+	if len(refused) > 0 {
+		return fmt.Errorf("reload %s: %s", r.path, strings.Join(refused, "; "))
+	}
+	if len(changes) == 0 {
+		r.log.Info().Str("file", r.path).Msg("reload: configuration unchanged")
+		return nil
+	}
+	r.generation++
+	applied := messages.ConfigApplied{Config: next, Generation: r.generation}
+	if err := r.zone.Send(ctx, applied); err != nil {
+		return fmt.Errorf("reload %s: hand the new configuration to the zone actor: %w", r.path, err)
+	}
+	if err := r.health.Send(ctx, applied); err != nil {
+		return fmt.Errorf("reload %s: hand the new configuration to the health actor: %w", r.path, err)
+	}
+	r.current = next
+	configLoadedAt.Set(float64(time.Now().Unix()))
+	configGeneration.Set(float64(r.generation))
+	summary := make([]string, 0, len(changes))
+	for _, c := range changes {
+		summary = append(summary, c.String())
+	}
+	r.log.Info().Str("file", r.path).Uint64("generation", r.generation).Strs("changes", summary).Msg("configuration reloaded")
+	return nil
+}

@@ -66,16 +66,16 @@ func isLive(field string) bool {
 // name and backends by service, address and port, so reordering them is no
 // change; within a matched pair each field is compared. Changes come in
 // the order of the types' fields, then of old's entries, then of entries
-// only new has. A nil Config compares as an empty one.
-func Diff(old, new *Config) []Change {
+// only next has. A nil Config compares as an empty one.
+func Diff(old, next *Config) []Change {
 	if old == nil {
 		old = &Config{}
 	}
-	if new == nil {
-		new = &Config{}
+	if next == nil {
+		next = &Config{}
 	}
 	var out []Change
-	diffValue(&out, "", reflect.ValueOf(old).Elem(), reflect.ValueOf(new).Elem())
+	diffValue(&out, "", reflect.ValueOf(old).Elem(), reflect.ValueOf(next).Elem())
 	return out
 }
 

@@ -56,9 +56,14 @@ func expandEnv(src []byte, lookup func(string) (string, bool), p *problems) []by
 			continue
 		}
 		if c == '$' && strings.HasPrefix(s[i:], "${") {
-			end := strings.IndexByte(s[i:], '}')
-			nl := strings.IndexByte(s[i:], '\n')
-			if end < 0 || (nl >= 0 && nl < end) {
+			// Look for the closing brace on this line, and not far: a
+			// file full of stray "${" must not cost quadratic time.
+			rest := s[i:min(len(s), i+maxEnvRef)]
+			if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
+				rest = rest[:nl]
+			}
+			end := strings.IndexByte(rest, '}')
+			if end < 0 {
 				p.atLine(line, "unterminated ${ (write $${ for a literal ${)")
 				out.WriteString("${")
 				i += 2
@@ -143,6 +148,9 @@ func expandEnv(src []byte, lookup func(string) (string, bool), p *problems) []by
 	}
 	return []byte(out.String())
 }
+
+// maxEnvRef bounds the length of a ${NAME} reference, braces included.
+const maxEnvRef = 256
 
 func validEnvName(name string) bool {
 	if name == "" {

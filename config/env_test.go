@@ -108,3 +108,15 @@ func TestParseUsesProcessEnvironment(t *testing.T) {
 		t.Errorf("got %+v", c)
 	}
 }
+
+func TestEnvManyStrayReferences(t *testing.T) {
+	text := "mode = \"agent\"\na = \"" + strings.Repeat("${", 200000) + "\"\n"
+	_, err := parse("big.toml", []byte(text), mapEnv(nil))
+	list := problemList(t, err)
+	if len(list) != maxProblems+1 || !strings.Contains(list[0].Error(), "big.toml:2: unterminated ${") {
+		t.Fatalf("got %d problems, first %v", len(list), list[0])
+	}
+	if want := fmt.Sprintf("big.toml: %d more problems not shown", 200000-maxProblems); list[maxProblems].Error() != want {
+		t.Errorf("last problem %q, want %q", list[maxProblems], want)
+	}
+}

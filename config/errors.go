@@ -80,6 +80,10 @@ func (p *problems) suppressed(path string, line int) bool {
 	return false
 }
 
+// maxProblems caps the problems reported: beyond it, a file is broken
+// wholesale and more lines would only bury the first ones.
+const maxProblems = 100
+
 // err returns the problems ordered by line (then key) as one joined error,
 // or nil.
 func (p *problems) err() error {
@@ -93,8 +97,13 @@ func (p *problems) err() error {
 		}
 		return a.Key < b.Key
 	})
-	errs := make([]error, len(p.list))
-	for i, e := range p.list {
+	list := p.list
+	if len(list) > maxProblems {
+		more := &Error{File: p.file, Msg: fmt.Sprintf("%d more problems not shown", len(list)-maxProblems)}
+		list = append(list[:maxProblems:maxProblems], more)
+	}
+	errs := make([]error, len(list))
+	for i, e := range list {
 		errs[i] = e
 	}
 	return errors.Join(errs...)

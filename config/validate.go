@@ -184,7 +184,9 @@ func (v *validator) domains() {
 		d := &v.c.Domains[i]
 		base := "domains." + strconv.Itoa(i)
 		v.domainName(base, d, seen)
-		if strings.TrimSpace(d.Service) == "" {
+		// An omitted service is the name's first label: if that is empty,
+		// the name is wrong and has been reported.
+		if v.defined(base+".service") && strings.TrimSpace(d.Service) == "" {
 			v.p.add(base+".service", "must not be empty")
 		}
 		v.oneOf(base+".routing", d.Routing, RoutingRoundRobin, RoutingWeighted, RoutingFailover)
@@ -277,7 +279,11 @@ func (v *validator) backends() {
 }
 
 func (v *validator) healthCheck(base string, hc *HealthCheck) {
-	v.oneOf(base+".type", hc.Type, CheckHTTP, CheckHTTPS, CheckTCP, CheckNone)
+	checks := []string{CheckHTTP, CheckHTTPS, CheckTCP, CheckNone}
+	if !slices.Contains(checks, hc.Type) {
+		v.oneOf(base+".type", hc.Type, checks...)
+		return // which keys apply depends on the type
+	}
 	isHTTP := hc.Type == CheckHTTP || hc.Type == CheckHTTPS
 	if !isHTTP {
 		for _, key := range []string{"path", "host", "expected_status"} {

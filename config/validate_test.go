@@ -62,6 +62,7 @@ func TestValidationErrors(t *testing.T) {
 		{"ttl beyond uint32", zoneOK + domainOK + "ttl = 99999999999 #!\n", "domains[0].ttl", "must be between 0 and 2147483647"},
 		{"ttl negative", zoneOK + domainOK + "ttl = -5 #!\n", "domains[0].ttl", "must be between 0 and 2147483647"},
 		{"ttl float", zoneOK + domainOK + "ttl = 1.5 #!\n", "domains[0].ttl", "must be an integer, not a float"},
+		{"name not a string", zoneOK + "[[domains]]\nname = 5 #!\n", "domains[0].name", "must be a string, not an integer"},
 		{"empty service", zoneOK + domainOK + "service = \"\" #!\n", "domains[0].service", "must not be empty"},
 		{"second domain", zoneOK + domainOK + "[[domains]]\nname = \"api.gslb.example.com\"\nroutng = \"weighted\" #!\n", "domains[1].routng", "unknown key"},
 
@@ -85,6 +86,7 @@ func TestValidationErrors(t *testing.T) {
 
 		// Health checks.
 		{"check type", zoneOK + domainOK + backend + "[backends.health_check]\ntype = \"icmp\" #!\n", "backends[0].health_check.type", `must be one of "http", "https", "tcp", "none", not "icmp"`},
+		{"check type not a string", zoneOK + domainOK + backend + "[backends.health_check]\ntype = 5 #!\npath = \"/x\"\n", "backends[0].health_check.type", "must be a string, not an integer"},
 		{"interval zero", zoneOK + domainOK + backend + "[backends.health_check]\ninterval = \"0s\" #!\n", "backends[0].health_check.interval", "must be greater than 0"},
 		{"interval negative", zoneOK + domainOK + backend + "[backends.health_check]\ninterval = \"-10s\" #!\n", "backends[0].health_check.interval", "must not be negative"},
 		{"interval integer", zoneOK + domainOK + backend + "[backends.health_check]\ninterval = 10 #!\n", "backends[0].health_check.interval", "must be a string, not an integer"},

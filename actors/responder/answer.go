@@ -23,21 +23,30 @@ const (
 
 // query is what the answer path needs from a request, extracted once.
 type query struct {
-	id      uint16
-	rd, cd  bool
-	name    string // as the client wrote it
-	lower   string
-	qtype   uint16
-	qclass  uint16
-	edns    bool
-	version uint8
-	do      bool
-	size    int // the largest response the client accepts over this transport
-	// Client subnet from ECS, or the client's own address.
-	ecs       *dns.EDNS0_SUBNET
+	id     uint16
+	opcode int
+	rd, cd bool
+	name   string // as the client wrote it (presentation form)
+	// question, when set, is the question section exactly as received
+	// (name, type, class); it is copied instead of packing name.
+	question []byte
+	lower    string // lower case, fully qualified: the snapshot's key
+	qtype    uint16
+	qclass   uint16
+	edns     bool
+	version  uint8
+	do       bool
+	size     int // the largest response the client accepts over this transport
+	// ECS as the client sent it (RFC 7871), and the subnet weighted
+	// routing seeds from: the ECS subnet, or the client's own prefix.
+	ecs       bool
+	ecsFamily uint16
+	ecsSource uint8
 	subnet    netip.Prefix
-	transport string
 }
+
+// hasQuestion reports whether the query carried a question to echo.
+func (q *query) hasQuestion() bool { return q.question != nil || q.name != "" }
 
 // result is what the answer path decided, for metrics.
 type result struct {
@@ -48,7 +57,7 @@ type result struct {
 // parseQuery reads the parts of req the answer depends on. udp tells the
 // transport, client the packet's source address.
 func parseQuery(req *dns.Msg, client netip.Addr, udp bool) query {
-	q := query{id: req.Id, rd: req.RecursionDesired, cd: req.CheckingDisabled, size: dns.MaxMsgSize}
+	q := query{id: req.Id, opcode: req.Opcode, rd: req.RecursionDesired, cd: req.CheckingDisabled, size: dns.MaxMsgSize}
 	if len(req.Question) > 0 {
 		q.name = req.Question[0].Name
 		q.qtype = req.Question[0].Qtype
@@ -57,9 +66,6 @@ func parseQuery(req *dns.Msg, client netip.Addr, udp bool) query {
 	}
 	if udp {
 		q.size = minUDPSize
-		q.transport = "udp"
-	} else {
-		q.transport = "tcp"
 	}
 	if opt := req.IsEdns0(); opt != nil {
 		q.edns = true
@@ -69,26 +75,29 @@ func parseQuery(req *dns.Msg, client netip.Addr, udp bool) query {
 			q.size = min(max(int(opt.UDPSize()), minUDPSize), maxUDPSize)
 		}
 		for _, o := range opt.Option {
-			if s, ok := o.(*dns.EDNS0_SUBNET); ok {
-				q.ecs = s
+			s, ok := o.(*dns.EDNS0_SUBNET)
+			if !ok {
+				continue
+			}
+			addr, ok := netip.AddrFromSlice(s.Address)
+			if !ok {
+				continue
+			}
+			if p, err := addr.Unmap().Prefix(int(s.SourceNetmask)); err == nil {
+				q.ecs, q.ecsFamily, q.ecsSource, q.subnet = true, s.Family, s.SourceNetmask, p
 			}
 		}
 	}
-	q.subnet = clientSubnet(q.ecs, client)
+	if !q.ecs {
+		q.subnet = clientPrefix(client)
+	}
 	return q
 }
 
-// clientSubnet is the prefix weighted routing seeds from: the ECS subnet
-// when the resolver sent one, else the client's /24 or /56, so clients
-// behind one resolver or one site share an answer.
-func clientSubnet(ecs *dns.EDNS0_SUBNET, client netip.Addr) netip.Prefix {
-	if ecs != nil {
-		if addr, ok := netip.AddrFromSlice(ecs.Address); ok {
-			if p, err := addr.Unmap().Prefix(int(ecs.SourceNetmask)); err == nil {
-				return p
-			}
-		}
-	}
+// clientPrefix is the prefix weighted routing seeds from when there is no
+// ECS: the client's /24 or /56, so clients behind one resolver or one site
+// share an answer.
+func clientPrefix(client netip.Addr) netip.Prefix {
 	client = client.Unmap()
 	bits := 24
 	if client.Is6() {
@@ -121,7 +130,11 @@ func answer(snap *zone.Snapshot, q *query, buf []byte) ([]byte, result) {
 		// upper bits of the extended rcode.
 		return writeResponse(buf, q, dns.RcodeBadVers, false, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeBadVers}
 	}
-	if q.name == "" {
+	if q.opcode != dns.OpcodeQuery {
+		// NOTIFY and the rest: nothing here is a secondary or updatable.
+		return writeResponse(buf, q, dns.RcodeNotImplemented, false, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeNotImplemented}
+	}
+	if !q.hasQuestion() {
 		return writeResponse(buf, q, dns.RcodeFormatError, false, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeFormatError}
 	}
 	if snap == nil {
@@ -183,8 +196,8 @@ func answer(snap *zone.Snapshot, q *query, buf []byte) ([]byte, result) {
 				return writeResponse(buf, q, dns.RcodeServerFailure, true, zone.RRSet{}, zone.RRSet{}, nil),
 					result{rcode: dns.RcodeServerFailure, fallback: true}
 			}
-			if a.DependsOnClient && q.ecs != nil {
-				ecsScope = q.ecs.SourceNetmask
+			if a.DependsOnClient && q.ecs {
+				ecsScope = q.ecsSource
 			}
 		}
 	}
@@ -202,7 +215,7 @@ func writeResponse(buf []byte, q *query, rcode int, authoritative bool, ans, aut
 	buf = buf[:0]
 	buf = append(buf, make([]byte, headerLen)...)
 	qdcount := uint16(0)
-	if q.name != "" && rcode != dns.RcodeBadVers {
+	if q.hasQuestion() && rcode != dns.RcodeBadVers {
 		var ok bool
 		if buf, ok = appendQuestion(buf, q); ok {
 			qdcount = 1
@@ -229,7 +242,7 @@ func writeResponse(buf []byte, q *query, rcode int, authoritative bool, ans, aut
 	if q.edns {
 		arcount = 1
 	}
-	flags := uint16(1<<15) | uint16(rcode&0xF) // QR, opcode QUERY
+	flags := uint16(1<<15) | uint16(q.opcode&0xF)<<11 | uint16(rcode&0xF) // QR, opcode echoed
 	if authoritative {
 		flags |= 1 << 10
 	}
@@ -254,6 +267,9 @@ func writeResponse(buf []byte, q *query, rcode int, authoritative bool, ans, aut
 // appendQuestion writes the question as the client sent it, so its case is
 // preserved and prepared owner names (pointers to offset 12) echo it.
 func appendQuestion(buf []byte, q *query) ([]byte, bool) {
+	if q.question != nil {
+		return append(buf, q.question...), true
+	}
 	start := len(buf)
 	buf = append(buf, make([]byte, 256+4)...)
 	n, err := dns.PackDomainName(q.name, buf, start, nil, false)
@@ -282,11 +298,11 @@ func appendOPT(buf []byte, q *query, rcode int, ecsScope uint8) []byte {
 		flags |= 1 << 15
 	}
 	buf = binary.BigEndian.AppendUint16(buf, flags)
-	if q.ecs == nil {
+	if !q.ecs {
 		return binary.BigEndian.AppendUint16(buf, 0)
 	}
 	addr := q.subnet.Addr().AsSlice()
-	addrLen := (int(q.ecs.SourceNetmask) + 7) / 8
+	addrLen := (int(q.ecsSource) + 7) / 8
 	if addrLen > len(addr) {
 		addrLen = len(addr)
 	}
@@ -294,7 +310,7 @@ func appendOPT(buf []byte, q *query, rcode int, ecsScope uint8) []byte {
 	buf = binary.BigEndian.AppendUint16(buf, uint16(4+optLen))
 	buf = binary.BigEndian.AppendUint16(buf, dns.EDNS0SUBNET)
 	buf = binary.BigEndian.AppendUint16(buf, uint16(optLen))
-	buf = binary.BigEndian.AppendUint16(buf, q.ecs.Family)
-	buf = append(buf, q.ecs.SourceNetmask, ecsScope)
+	buf = binary.BigEndian.AppendUint16(buf, q.ecsFamily)
+	buf = append(buf, q.ecsSource, ecsScope)
 	return append(buf, addr[:addrLen]...)
 }

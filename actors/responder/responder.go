@@ -79,36 +79,49 @@ func (a *Actor) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dns: %w", err)
 	}
-	var servers []*dns.Server
-	for _, c := range conns {
-		servers = append(servers, &dns.Server{PacketConn: c, Handler: a, MsgInvalidFunc: countMalformed})
-	}
-	servers = append(servers, &dns.Server{
+	tcpServer := &dns.Server{
 		Listener: tcp, Handler: a, MsgInvalidFunc: countMalformed,
 		// Bound idle and slow clients so a TCP flood cannot pin memory.
 		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 		IdleTimeout: func() time.Duration { return 10 * time.Second },
-	})
+	}
 
 	var (
 		wg      sync.WaitGroup
-		started sync.WaitGroup
-		errs    = make(chan error, len(servers))
+		errs    = make(chan error, len(conns)+1)
+		started = make(chan struct{})
 	)
-	started.Add(len(servers))
-	for _, s := range servers {
-		var once sync.Once
-		s.NotifyStartedFunc = func() { once.Do(started.Done) }
+	var once sync.Once
+	tcpServer.NotifyStartedFunc = func() { once.Do(func() { close(started) }) }
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := tcpServer.ActivateAndServe(); err != nil {
+			errs <- fmt.Errorf("tcp: %w", err)
+		}
+	}()
+	for _, c := range conns {
+		w := newUDPWorker(a, c.(*net.UDPConn))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.ActivateAndServe(); err != nil {
-				once.Do(started.Done)
-				errs <- err
+			if err := w.serve(); err != nil {
+				errs <- fmt.Errorf("udp: %w", err)
 			}
 		}()
 	}
-	started.Wait()
+	select {
+	case <-started:
+	case err := <-errs:
+		// Closing the sockets ends every worker and the TCP accept loop,
+		// started or not.
+		for _, c := range conns {
+			c.Close()
+		}
+		tcp.Close()
+		wg.Wait()
+		return fmt.Errorf("dns: start on %s: %w", a.address, err)
+	}
 	a.mu.Lock()
 	a.bound = tcp.Addr().String()
 	a.mu.Unlock()
@@ -121,19 +134,23 @@ func (a *Actor) Run(ctx context.Context) error {
 	case err := <-errs:
 		runErr = fmt.Errorf("dns: server on %s stopped: %w", a.address, err)
 	}
+	// UDP has nothing in flight between datagrams: closing the sockets
+	// ends the workers. TCP connections get time to finish their query.
+	for _, c := range conns {
+		c.Close()
+	}
 	shutdown, cancel := context.WithTimeout(context.Background(), a.opts.ShutdownTimeout)
 	defer cancel()
-	for _, s := range servers {
-		if err := s.ShutdownContext(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			a.log.Debug().Err(err).Msg("dns server shutdown")
-		}
+	if err := tcpServer.ShutdownContext(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		a.log.Debug().Err(err).Msg("dns tcp server shutdown")
 	}
 	wg.Wait()
 	return runErr
 }
 
-// ServeDNS answers one query. It reads one snapshot and writes prepared
-// bytes; a panic here becomes SERVFAIL and a counted event, never a crash.
+// ServeDNS answers one query that came over TCP (UDP has its own loop, see
+// udpWorker). It reads one snapshot and writes prepared bytes; a panic here
+// becomes SERVFAIL and a counted event, never a crash.
 func (a *Actor) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	started := time.Now()
 	_, udp := w.RemoteAddr().(*net.UDPAddr)

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/opengslb/opengslb/actors/zone"
 	"github.com/opengslb/opengslb/config"
 	"github.com/opengslb/opengslb/messages"
@@ -94,7 +92,3 @@ func fixtureSnapshot(t testing.TB) *zone.Snapshot {
 	}
 	return snap
 }
-
-func zerologNop() zerolog.Logger { return zerolog.Nop() }
-
-func storeOf(s *zone.Snapshot) *zone.Store { return zone.StoreOf(s) }

@@ -77,7 +77,7 @@ func (a *Actor) Addr() string {
 func (a *Actor) Run(ctx context.Context) error {
 	conns, tcp, err := listenAll(ctx, a.address, a.opts.UDPSockets)
 	if err != nil {
-		return fmt.Errorf("dns: %w", err)
+		return fmt.Errorf("dns: %w (dns.listen_address)", err)
 	}
 	tcpServer := &dns.Server{
 		Listener: tcp, Handler: a, MsgInvalidFunc: countMalformed,

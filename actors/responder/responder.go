@@ -12,9 +12,14 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/rs/zerolog"
+	"golang.org/x/net/netutil"
 
 	"github.com/opengslb/opengslb/actors/zone"
 )
+
+// maxTCPConns bounds the TCP connections served at once. DNS over TCP is
+// the fallback for truncated answers, so this is generous for real clients.
+const maxTCPConns = 1000
 
 // Options tune the responder; zero values take defaults.
 type Options struct {
@@ -80,7 +85,9 @@ func (a *Actor) Run(ctx context.Context) error {
 		return fmt.Errorf("dns: %w (dns.listen_address)", err)
 	}
 	tcpServer := &dns.Server{
-		Listener: tcp, Handler: a, MsgInvalidFunc: countMalformed,
+		// A flood of idle TCP connections must not exhaust descriptors:
+		// past the limit, new connections wait in the kernel's backlog.
+		Listener: netutil.LimitListener(tcp, maxTCPConns), Handler: a, MsgInvalidFunc: countMalformed,
 		// Bound idle and slow clients so a TCP flood cannot pin memory.
 		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 		IdleTimeout: func() time.Duration { return 10 * time.Second },

@@ -20,6 +20,9 @@ type Config struct {
 	Domains  []Domain  `toml:"domains"`
 	Backends []Backend `toml:"backends"`
 
+	// Hooks run a command per gossip or health event, in both modes.
+	Hooks []Hook `toml:"hooks"`
+
 	// Overwatch and Agent hold the mode-specific tables that later
 	// capabilities (gossip, DNSSEC) fill in. They are accepted as tables so
 	// a file written for a newer release still names an unknown key exactly.
@@ -113,14 +116,72 @@ type HealthCheck struct {
 	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
 }
 
-// Overwatch holds overwatch-only tables. Later capabilities add fields.
+// Overwatch holds overwatch-only tables.
 type Overwatch struct {
 	Identity Identity `toml:"identity"`
+	// AgentTokens maps a service to the token an agent must prove it
+	// knows to report that service's backends.
+	AgentTokens map[string]string `toml:"agent_tokens"`
+	// Gossip is nil when the file has no [overwatch.gossip] table: the
+	// overwatch then serves its static backends alone.
+	Gossip     *OverwatchGossip `toml:"gossip"`
+	Validation Validation       `toml:"validation"`
+	Stale      Stale            `toml:"stale"`
 }
 
-// Agent holds agent-only tables. Later capabilities add fields.
+// OverwatchGossip is the overwatch's serf membership.
+type OverwatchGossip struct {
+	BindAddress      string   `toml:"bind_address"`      // default "0.0.0.0:7946"
+	AdvertiseAddress string   `toml:"advertise_address"` // optional, for NAT and containers
+	EncryptionKey    string   `toml:"encryption_key"`    // base64 of 16, 24 or 32 bytes; required
+	Join             []string `toml:"join"`              // other overwatches, host:port
+}
+
+// Validation makes the overwatch re-check what agents claim.
+type Validation struct {
+	Enabled       bool     `toml:"enabled"`        // default true
+	CheckInterval Duration `toml:"check_interval"` // default 30s
+	CheckTimeout  Duration `toml:"check_timeout"`  // default 5s
+}
+
+// Stale says how long an agent's silence is tolerated.
+type Stale struct {
+	Threshold   Duration `toml:"threshold"`    // default 30s: no report for this long → stale
+	RemoveAfter Duration `toml:"remove_after"` // default 5m: then its backends are withdrawn
+}
+
+// Agent holds agent-only tables.
 type Agent struct {
-	Identity Identity `toml:"identity"`
+	Identity Identity `toml:"identity"` // node_id defaults to the hostname
+	// ServiceTokens maps each service this agent reports to its token.
+	ServiceTokens map[string]string `toml:"service_tokens"`
+	Gossip        AgentGossip       `toml:"gossip"`
+	Heartbeat     Heartbeat         `toml:"heartbeat"`
+	Backends      []Backend         `toml:"backends"` // same fields and defaults as [[backends]]
+}
+
+// AgentGossip is the agent's serf membership.
+type AgentGossip struct {
+	BindAddress      string   `toml:"bind_address"` // default "0.0.0.0:7946"
+	AdvertiseAddress string   `toml:"advertise_address"`
+	EncryptionKey    string   `toml:"encryption_key"`  // required
+	OverwatchNodes   []string `toml:"overwatch_nodes"` // required, host:port
+}
+
+// Heartbeat paces an agent's unchanged reports.
+type Heartbeat struct {
+	Interval Duration `toml:"interval"` // default 10s
+}
+
+// Hook events besides serf's own (member-join, member-leave,
+// member-failed, member-update, user:NAME, and * for all).
+const HookBackendHealth = "backend-health"
+
+// Hook runs Command when Event happens, the way serf's event handlers do.
+type Hook struct {
+	Event   string   `toml:"event"`
+	Command string   `toml:"command"`
+	Timeout Duration `toml:"timeout"` // default 30s
 }
 
 // Identity names a node and its region.

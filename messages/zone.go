@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/opengslb/opengslb/config"
@@ -29,3 +30,75 @@ type BackendHealth struct {
 }
 
 func (BackendHealth) zoneMsg() {}
+
+// AgentReport is what one agent reports for one service, after the gossip
+// actor verified its token proof and its sequence. It replaces whatever the
+// agent reported before for that service.
+type AgentReport struct {
+	Agent    string // the agent's node name
+	Region   string
+	Address  string // the agent's gossip address, host:port
+	Service  string
+	Seq      uint64
+	Backends []AgentBackend
+	Received time.Time
+}
+
+func (AgentReport) zoneMsg() {}
+
+// AgentBackend is one backend as its agent describes it.
+type AgentBackend struct {
+	Address  netip.Addr
+	Port     uint16
+	Weight   int
+	Priority int
+	Region   string
+	Health   HealthState // the agent's own verdict
+	Check    CheckSpec   // how the agent checks it, so an overwatch can validate
+}
+
+// Key names the backend.
+func (b AgentBackend) Key(service string) BackendKey {
+	return BackendKey{Service: service, Address: b.Address, Port: b.Port}
+}
+
+// CheckSpec is the part of a health check an overwatch repeats to validate
+// an agent's claim.
+type CheckSpec struct {
+	Type           string // http | https | tcp | none
+	Path           string
+	Host           string
+	ExpectedStatus []int
+}
+
+// AgentGone withdraws every backend of an agent at once: serf saw it fail
+// or leave.
+type AgentGone struct {
+	Agent  string
+	Reason string // "failed" or "left"
+	At     time.Time
+}
+
+func (AgentGone) zoneMsg() {}
+
+// AgentAlive tells the zone an agent is a live member again (it may have
+// reports on the way); it clears a failed mark without serving anything.
+type AgentAlive struct {
+	Agent  string
+	Region string
+	At     time.Time
+}
+
+func (AgentAlive) zoneMsg() {}
+
+// WarmupDone tells the zone the overwatch now holds the cluster's state
+// (every live agent answered the full-state query, or the warm-up bound
+// passed): names that only agents can fill may be answered NODATA again.
+type WarmupDone struct {
+	At      time.Time
+	Reason  string // "all agents reported" or "timeout"
+	Agents  int
+	Missing []string // agents that had not reported when the bound passed
+}
+
+func (WarmupDone) zoneMsg() {}

@@ -32,13 +32,28 @@ type Options struct {
 	TLSConfig *tls.Config
 }
 
+// Reporter hands a verdict on: to the ZoneActor on an overwatch, to the
+// GossipActor on an agent. An error means the verdict was not taken; the
+// target sends its current state again after its next check.
+type Reporter func(context.Context, messages.BackendHealth) error
+
+// ToZone reports to a ZoneActor's mailbox.
+func ToZone(zone runtime.Address[messages.ZoneMsg]) Reporter {
+	return func(ctx context.Context, m messages.BackendHealth) error { return zone.Send(ctx, m) }
+}
+
+// ToGossip reports to a GossipActor's mailbox (on an agent).
+func ToGossip(gossip runtime.Address[messages.GossipMsg]) Reporter {
+	return func(ctx context.Context, m messages.BackendHealth) error { return gossip.Send(ctx, m) }
+}
+
 // Actor is the HealthActor. Construct it with New, then Run it under a
 // supervisor.
 type Actor struct {
 	log   zerolog.Logger
-	inbox *runtime.Mailbox[messages.HealthMsg]
-	zone  runtime.Address[messages.ZoneMsg]
-	opts  Options
+	inbox  *runtime.Mailbox[messages.HealthMsg]
+	report Reporter
+	opts   Options
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -47,6 +62,9 @@ type Actor struct {
 	// touches them. A restarted Run rebuilds its targets from them.
 	cfg *config.Config
 	gen uint64
+	// validate lists agent-reported backends this overwatch checks itself
+	// (validation.enabled); the ZoneActor sends a new list when it changes.
+	validate []messages.ValidationTarget
 
 	// onStart, when set (by tests), is called by the Run goroutine each time
 	// a target is started.
@@ -54,17 +72,19 @@ type Actor struct {
 }
 
 // New returns a HealthActor that checks the backends of cfg (nil: none
-// until a ConfigApplied arrives), takes ConfigApplied from inbox and sends
-// BackendHealth to zone. It starts nothing.
-func New(log zerolog.Logger, inbox *runtime.Mailbox[messages.HealthMsg], zone runtime.Address[messages.ZoneMsg], cfg *config.Config, opts Options) *Actor {
+// until a ConfigApplied arrives): [[backends]] on an overwatch,
+// [[agent.backends]] on an agent. It takes ConfigApplied and
+// ValidationTargets from inbox and hands every verdict to report. It
+// starts nothing.
+func New(log zerolog.Logger, inbox *runtime.Mailbox[messages.HealthMsg], report Reporter, cfg *config.Config, opts Options) *Actor {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	return &Actor{
 		log:   log.With().Str("actor", "health").Logger(),
-		inbox: inbox,
-		zone:  zone,
-		opts:  opts,
+		inbox:  inbox,
+		report: report,
+		opts:   opts,
 		ready: make(chan struct{}),
 		cfg:   cfg,
 	}
@@ -119,6 +139,9 @@ func (a *Actor) Run(ctx context.Context) error {
 				}
 				a.cfg, a.gen = m.Config, m.Generation
 				a.reconcile(ctx, &wg, failed, targets)
+			case messages.ValidationTargets:
+				a.validate = m.Backends
+				a.reconcile(ctx, &wg, failed, targets)
 			default:
 				unexpectedMessages.Inc()
 				a.log.Warn().Str("type", fmt.Sprintf("%T", msg)).Msg("unexpected message: ignored")
@@ -171,9 +194,13 @@ func (a *Actor) specs() []spec {
 	if a.cfg == nil {
 		return nil
 	}
-	out := make([]spec, 0, len(a.cfg.Backends))
-	seen := make(map[messages.BackendKey]bool, len(a.cfg.Backends))
-	for _, b := range a.cfg.Backends {
+	backends := a.cfg.Backends
+	if a.cfg.Mode == config.ModeAgent && a.cfg.Agent != nil {
+		backends = a.cfg.Agent.Backends
+	}
+	out := make([]spec, 0, len(backends)+len(a.validate))
+	seen := make(map[messages.BackendKey]bool, len(backends))
+	for _, b := range backends {
 		addr, err := netip.ParseAddr(b.Address)
 		if err != nil {
 			a.log.Error().Err(err).Str("service", b.Service).Str("address", b.Address).Msg("backend address: not checked")
@@ -193,6 +220,47 @@ func (a *Actor) specs() []spec {
 		}
 		seen[key] = true
 		out = append(out, spec{key: key, hc: hc})
+	}
+	return append(out, a.validationSpecs(seen)...)
+}
+
+// validationSpecs turns the agent-reported backends to validate into checks
+// with the agent's own probe (a "none" check is validated by a TCP connect:
+// the overwatch should see the port open at least) at validation's interval
+// and timeout. A backend already checked as a static one is not checked
+// twice.
+func (a *Actor) validationSpecs(seen map[messages.BackendKey]bool) []spec {
+	if a.cfg == nil || a.cfg.Overwatch == nil || !a.cfg.Overwatch.Validation.Enabled {
+		return nil
+	}
+	v := a.cfg.Overwatch.Validation
+	var out []spec
+	for _, t := range a.validate {
+		if seen[t.Key] {
+			continue
+		}
+		seen[t.Key] = true
+		hc := config.HealthCheck{
+			Type:           t.Check.Type,
+			Path:           t.Check.Path,
+			Host:           t.Check.Host,
+			ExpectedStatus: t.Check.ExpectedStatus,
+			Interval:       v.CheckInterval,
+			Timeout:        v.CheckTimeout,
+			// Two misses before overruling an agent: one lost packet
+			// between sites should not pull a backend its agent sees up.
+			FailureThreshold: 2,
+			SuccessThreshold: 1,
+			// Agents check what they run; the overwatch cannot know the
+			// certificate a backend presents to its local agent.
+			InsecureSkipVerify: t.Check.Type == config.CheckHTTPS,
+		}
+		switch hc.Type {
+		case config.CheckHTTP, config.CheckHTTPS, config.CheckTCP:
+		default:
+			hc.Type = config.CheckTCP
+		}
+		out = append(out, spec{key: t.Key, hc: normalize(hc)})
 	}
 	return out
 }
@@ -215,7 +283,7 @@ func (a *Actor) start(ctx context.Context, wg *sync.WaitGroup, failed chan<- err
 		log:     a.log.With().Str("service", s.key.Service).Str("backend", endpoint).Logger(),
 		metrics: newTargetMetrics(s.key),
 		prober:  p,
-		zone:    a.zone,
+		report:  a.report,
 		now:     a.opts.Now,
 		cancel:  cancel,
 		done:    make(chan struct{}),

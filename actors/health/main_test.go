@@ -167,7 +167,7 @@ func newHarness(t *testing.T, cfg *config.Config, opts Options) *harness {
 		seen:   map[messages.BackendKey][]messages.BackendHealth{},
 		starts: map[messages.BackendKey]int{},
 	}
-	h.actor = New(zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel), h.inbox, h.zone.Address(), cfg, opts)
+	h.actor = New(zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel), h.inbox, ToZone(h.zone.Address()), cfg, opts)
 	h.actor.onStart = func(k messages.BackendKey) {
 		h.mu.Lock()
 		h.starts[k]++

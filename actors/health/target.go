@@ -10,7 +10,6 @@ import (
 
 	"github.com/opengslb/opengslb/config"
 	"github.com/opengslb/opengslb/messages"
-	"github.com/opengslb/opengslb/runtime"
 )
 
 // Defaults for a health check whose fields are zero. config.Load fills in
@@ -102,7 +101,7 @@ type target struct {
 	log     zerolog.Logger
 	metrics *targetMetrics
 	prober  prober
-	zone    runtime.Address[messages.ZoneMsg]
+	report  Reporter
 	now     func() time.Time
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -183,13 +182,13 @@ func (t *target) logChange(s messages.HealthState, detail string) {
 // then sends the current state again later rather than leave the zone with
 // a stale verdict.
 func (t *target) send(ctx context.Context, s messages.HealthState, detail string) bool {
-	err := t.zone.Send(ctx, messages.BackendHealth{Key: t.key, State: s, Detail: detail, At: t.now()})
+	err := t.report(ctx, messages.BackendHealth{Key: t.key, State: s, Detail: detail, At: t.now()})
 	if err == nil {
 		return true
 	}
 	if ctx.Err() != nil {
 		return true // stopping: nobody is waiting for this verdict any more
 	}
-	t.log.Error().Err(err).Stringer("state", s).Msg("cannot send backend health to zone")
+	t.log.Error().Err(err).Stringer("state", s).Msg("cannot hand backend health on")
 	return false
 }

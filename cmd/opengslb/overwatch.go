@@ -76,7 +76,7 @@ func runOverwatch(cfg *config.Config, path string) error {
 	sup.Add(api.NewMetrics(log, cfg.Metrics.ListenAddress))
 	sup.Add(zone.New(log, store, zoneBox, published, cfg, zone.Options{}))
 	sup.Add(responder.New(log, store, cfg.DNS.ListenAddress, responder.Options{}))
-	sup.Add(health.New(log, healthBox, zoneBox.Address(), cfg, health.Options{}))
+	sup.Add(health.New(log, healthBox, health.ToZone(zoneBox.Address()), cfg, health.Options{}))
 	sup.Add(&reloader{
 		log: log.With().Str("actor", "reload").Logger(), path: path, load: config.Load,
 		zone: zoneBox.Address(), health: healthBox.Address(), signals: reloads, current: cfg,

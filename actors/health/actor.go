@@ -50,7 +50,7 @@ func ToGossip(gossip runtime.Address[messages.GossipMsg]) Reporter {
 // Actor is the HealthActor. Construct it with New, then Run it under a
 // supervisor.
 type Actor struct {
-	log   zerolog.Logger
+	log    zerolog.Logger
 	inbox  *runtime.Mailbox[messages.HealthMsg]
 	report Reporter
 	opts   Options
@@ -81,12 +81,12 @@ func New(log zerolog.Logger, inbox *runtime.Mailbox[messages.HealthMsg], report 
 		opts.Now = time.Now
 	}
 	return &Actor{
-		log:   log.With().Str("actor", "health").Logger(),
+		log:    log.With().Str("actor", "health").Logger(),
 		inbox:  inbox,
 		report: report,
 		opts:   opts,
-		ready: make(chan struct{}),
-		cfg:   cfg,
+		ready:  make(chan struct{}),
+		cfg:    cfg,
 	}
 }
 

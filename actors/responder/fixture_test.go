@@ -86,7 +86,7 @@ func fixture() (*config.Config, map[messages.BackendKey]messages.HealthState) {
 func fixtureSnapshot(t testing.TB) *zone.Snapshot {
 	t.Helper()
 	cfg, health := fixture()
-	snap, err := zone.Build(cfg, health, 2026112501, 1, time.Unix(1764000000, 0))
+	snap, err := zone.Build(zone.Input{Config: cfg, Health: health}, 2026112501, 1, time.Unix(1764000000, 0))
 	if err != nil {
 		t.Fatalf("build fixture snapshot: %v", err)
 	}

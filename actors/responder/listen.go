@@ -23,9 +23,24 @@ func reusePort(network, address string, c syscall.RawConn) error {
 }
 
 // listenAll opens n UDP sockets and one TCP listener on address. Port 0
-// picks a free port once, then binds every other socket to that port, so
-// tests get one address for both transports.
+// picks a free UDP port, then binds every other socket to that port, so
+// tests get one address for both transports; when that number is taken for
+// TCP, it tries another, a bounded number of times.
 func listenAll(ctx context.Context, address string, n int) ([]net.PacketConn, net.Listener, error) {
+	_, port, err := net.SplitHostPort(address)
+	attempts := 1
+	if err == nil && port == "0" {
+		attempts = 20
+	}
+	for i := 1; ; i++ {
+		conns, tcp, err := listenOnce(ctx, address, n)
+		if err == nil || i >= attempts {
+			return conns, tcp, err
+		}
+	}
+}
+
+func listenOnce(ctx context.Context, address string, n int) ([]net.PacketConn, net.Listener, error) {
 	lc := net.ListenConfig{Control: reusePort}
 	var conns []net.PacketConn
 	closeAll := func() {

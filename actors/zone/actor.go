@@ -23,6 +23,11 @@ const DefaultCoalesce = 20 * time.Millisecond
 type Options struct {
 	Coalesce time.Duration
 	Now      func() time.Time
+	// Health receives the agent-reported backends to validate; a zero
+	// address sends nothing (no validation, or a standalone overwatch).
+	Health runtime.Address[messages.HealthMsg]
+	// StaleEvery is how often report ages are checked; default 1s.
+	StaleEvery time.Duration
 }
 
 // Actor owns the desired state (configuration and health) and publishes a
@@ -40,6 +45,11 @@ type Actor struct {
 	generation uint64
 	health     map[messages.BackendKey]messages.HealthState
 	serial     uint32
+	agents     map[string]*agentState
+	// warm is false until the gossip actor says the cluster's state is in.
+	warm bool
+	// validating is the last validation list sent to the HealthActor.
+	validating string
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -60,6 +70,9 @@ func New(log zerolog.Logger, store *Store, inbox *runtime.Mailbox[messages.ZoneM
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.StaleEvery <= 0 {
+		opts.StaleEvery = time.Second
+	}
 	return &Actor{
 		log:       log.With().Str("actor", "zone").Logger(),
 		store:     store,
@@ -68,6 +81,8 @@ func New(log zerolog.Logger, store *Store, inbox *runtime.Mailbox[messages.ZoneM
 		opts:      opts,
 		cfg:       cfg,
 		health:    make(map[messages.BackendKey]messages.HealthState),
+		agents:    make(map[string]*agentState),
+		warm:      !gossiping(cfg),
 		ready:     make(chan struct{}),
 	}
 }
@@ -92,28 +107,32 @@ func (a *Actor) Run(ctx context.Context) error {
 		timer   *time.Timer
 		timeout <-chan time.Time
 	)
+	ages := time.NewTicker(a.opts.StaleEvery)
 	defer func() {
+		ages.Stop()
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
 	for {
+		changed := false
 		select {
 		case <-ctx.Done():
 			return nil
 		case msg := <-a.inbox.Receive():
-			if !a.apply(msg) {
-				continue
-			}
-			if timer == nil {
-				timer = time.NewTimer(a.opts.Coalesce)
-				timeout = timer.C
-			}
+			changed = a.apply(msg)
+		case <-ages.C:
+			changed = a.age()
 		case <-timeout:
 			timer, timeout = nil, nil
 			if err := a.rebuild(); err != nil {
 				a.log.Error().Err(err).Msg("snapshot not rebuilt; the previous one keeps serving")
 			}
+			a.sendValidationTargets(ctx)
+		}
+		if changed && timer == nil {
+			timer = time.NewTimer(a.opts.Coalesce)
+			timeout = timer.C
 		}
 	}
 }
@@ -128,6 +147,7 @@ func (a *Actor) apply(msg messages.ZoneMsg) bool {
 		}
 		a.forgetChangedBackends(m.Config)
 		a.cfg, a.generation = m.Config, m.Generation
+		a.forgetUntokenedReports()
 		return true
 	case messages.BackendHealth:
 		key := m.Key
@@ -136,6 +156,24 @@ func (a *Actor) apply(msg messages.ZoneMsg) bool {
 			return false
 		}
 		a.health[key] = m.State
+		return true
+	case messages.AgentReport:
+		return a.report(m)
+	case messages.AgentGone:
+		return a.gone(m)
+	case messages.AgentAlive:
+		return a.alive(m)
+	case messages.WarmupDone:
+		if a.warm {
+			return false
+		}
+		a.warm = true
+		ev := a.log.Info().Str("reason", m.Reason).Int("agents", m.Agents)
+		if len(m.Missing) > 0 {
+			ev = ev.Strs("missing", m.Missing)
+		}
+		ev.Msg("warm-up done: agent-backed names answer from what agents reported")
+		warmupDone.Set(1)
 		return true
 	default:
 		a.log.Warn().Type("message", msg).Msg("unknown message dropped")
@@ -157,6 +195,15 @@ func (a *Actor) forgetChangedBackends(next *config.Config) {
 	for _, b := range next.Backends {
 		key := backendKey(b)
 		if old, ok := prev[key]; ok && sameCheck(old, b.HealthCheck) {
+			keep[key] = true
+		}
+	}
+	// Validation verdicts about agents' backends outlive a reload: the
+	// agents and their checks did not change with this file.
+	for _, ab := range a.agentBackends() {
+		key := ab.Backend.Key(ab.Service)
+		key.Address = key.Address.Unmap()
+		if _, static := prev[key]; !static {
 			keep[key] = true
 		}
 	}
@@ -183,7 +230,7 @@ func (a *Actor) rebuild() error {
 	if serial <= a.serial {
 		serial = a.serial + 1
 	}
-	snap, err := Build(a.cfg, a.health, serial, a.generation, started)
+	snap, err := Build(Input{Config: a.cfg, Health: a.health, Agents: a.agentBackends(), Cold: !a.warm}, serial, a.generation, started)
 	if err != nil {
 		snapshotBuildErrors.Inc()
 		return fmt.Errorf("zone: build snapshot for generation %d: %w", a.generation, err)
@@ -209,6 +256,11 @@ func (a *Actor) rebuild() error {
 		})
 	}
 	return nil
+}
+
+// gossiping reports whether agents may report to this overwatch.
+func gossiping(cfg *config.Config) bool {
+	return cfg != nil && cfg.Overwatch != nil && cfg.Overwatch.Gossip != nil
 }
 
 func setFallbackGauge(d *Domain) {

@@ -196,16 +196,16 @@ func TestSnapshotsAreImmutable(t *testing.T) {
 func TestBuildRejectsADomainOutsideEveryZone(t *testing.T) {
 	cfg := testConfig("webapp")
 	cfg.Domains[0].Name = "webapp.example.org."
-	if _, err := Build(cfg, nil, 1, 1, time.Now()); err == nil {
+	if _, err := Build(Input{Config: cfg}, 1, 1, time.Now()); err == nil {
 		t.Fatal("Build accepted a domain outside every zone")
 	}
 }
 
 func TestPreparedRecordsParse(t *testing.T) {
 	cfg := testConfig("webapp")
-	snap, err := Build(cfg, map[messages.BackendKey]messages.HealthState{
+	snap, err := Build(Input{Config: cfg, Health: map[messages.BackendKey]messages.HealthState{
 		{Service: "webapp", Address: netip.MustParseAddr("10.0.0.1"), Port: 80}: messages.HealthHealthy,
-	}, 7, 1, time.Now())
+	}}, 7, 1, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

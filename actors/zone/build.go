@@ -26,9 +26,34 @@ const (
 	soaExpire  = 86400
 )
 
-// Build prepares a snapshot of every zone and domain in cfg with the health
-// states known now. It does not publish it.
-func Build(cfg *config.Config, health map[messages.BackendKey]messages.HealthState, serial uint32, generation uint64, now time.Time) (*Snapshot, error) {
+// Input is everything a snapshot is built from.
+type Input struct {
+	Config *config.Config
+	// Health holds this node's own verdicts: static backends' checks and
+	// the validation of agent-reported backends.
+	Health map[messages.BackendKey]messages.HealthState
+	// Agents are the backends agents report now, one entry per backend.
+	Agents []AgentBackend
+	// Cold is true while the overwatch has not yet heard the cluster's
+	// state: an agent-backed name with nothing to serve answers SERVFAIL
+	// (resolvers ask the next nameserver) rather than a negative answer
+	// they would cache.
+	Cold bool
+}
+
+// AgentBackend is one backend an agent reported, as the zone holds it.
+type AgentBackend struct {
+	Agent    string
+	Service  string
+	Backend  messages.AgentBackend
+	Received time.Time
+	Stale    bool
+}
+
+// Build prepares a snapshot of every zone and domain from in. It does not
+// publish it.
+func Build(in Input, serial uint32, generation uint64, now time.Time) (*Snapshot, error) {
+	cfg := in.Config
 	snap := &Snapshot{
 		Serial:     serial,
 		Generation: generation,
@@ -47,16 +72,17 @@ func Build(cfg *config.Config, health map[messages.BackendKey]messages.HealthSta
 		return dns.CountLabel(snap.zones[i].Name) > dns.CountLabel(snap.zones[j].Name)
 	})
 
-	byService := make(map[string][]config.Backend)
-	for _, b := range cfg.Backends {
-		byService[b.Service] = append(byService[b.Service], b)
+	byService, err := candidates(in)
+	if err != nil {
+		return nil, err
 	}
 	for _, dc := range cfg.Domains {
 		zone, _ := snap.Lookup(dc.Name)
 		if zone == nil {
 			return nil, fmt.Errorf("domain %s lies in no configured zone", dc.Name)
 		}
-		d, err := buildDomain(dc, byService[dc.Service], health)
+		cold := in.Cold && agentBacked(cfg, dc.Service)
+		d, err := buildDomain(dc, byService[dc.Service], cold)
 		if err != nil {
 			return nil, err
 		}
@@ -74,6 +100,65 @@ func Build(cfg *config.Config, health map[messages.BackendKey]messages.HealthSta
 		}
 	}
 	return snap, nil
+}
+
+// agentBacked reports whether agents may report backends of service: it
+// has a token, so until the cluster's state is known its absence of
+// backends proves nothing.
+func agentBacked(cfg *config.Config, service string) bool {
+	if cfg.Overwatch == nil || cfg.Overwatch.Gossip == nil {
+		return false
+	}
+	_, ok := cfg.Overwatch.AgentTokens[service]
+	return ok
+}
+
+// candidate is one backend of a service, static or agent-reported, with
+// the state the snapshot serves it in.
+type candidate struct {
+	view BackendView
+	addr netip.Addr
+}
+
+// candidates merges static backends and agent reports per service. An
+// agent-reported backend is served when its agent calls it healthy and,
+// with validation on, this overwatch has not found it unreachable.
+func candidates(in Input) (map[string][]candidate, error) {
+	out := make(map[string][]candidate)
+	for _, b := range in.Config.Backends {
+		addr, err := netip.ParseAddr(b.Address)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s of service %s: %w", b.Address, b.Service, err)
+		}
+		addr = addr.Unmap()
+		state := in.Health[messages.BackendKey{Service: b.Service, Address: addr, Port: b.Port}]
+		out[b.Service] = append(out[b.Service], candidate{addr: addr, view: BackendView{
+			Service: b.Service, Address: addr.String(), Port: b.Port, Weight: b.Weight, Priority: b.Priority,
+			Region: b.Region, Source: "static", State: state.String(), Served: state == messages.HealthHealthy,
+		}})
+	}
+	validating := in.Config.Overwatch != nil && in.Config.Overwatch.Validation.Enabled
+	for _, ab := range in.Agents {
+		b := ab.Backend
+		addr := b.Address.Unmap()
+		claimed := b.Health
+		validated := messages.HealthUnknown
+		if validating {
+			validated = in.Health[messages.BackendKey{Service: ab.Service, Address: addr, Port: b.Port}]
+		}
+		served := claimed == messages.HealthHealthy && validated != messages.HealthUnhealthy
+		state := claimed
+		if claimed == messages.HealthHealthy && validated == messages.HealthUnhealthy {
+			state = messages.HealthUnhealthy
+		}
+		region := b.Region
+		out[ab.Service] = append(out[ab.Service], candidate{addr: addr, view: BackendView{
+			Service: ab.Service, Address: addr.String(), Port: b.Port, Weight: b.Weight, Priority: b.Priority,
+			Region: region, Source: ab.Agent, State: state.String(), Served: served,
+			Claimed: claimed.String(), Validated: validated.String(), Stale: ab.Stale, LastReport: ab.Received,
+		}})
+	}
+	return out, nil
 }
 
 func parent(name string) string {
@@ -125,7 +210,7 @@ func buildZone(cfg config.DNS, name string, serial uint32) (*Zone, error) {
 	return z, nil
 }
 
-func buildDomain(dc config.Domain, backends []config.Backend, health map[messages.BackendKey]messages.HealthState) (*Domain, error) {
+func buildDomain(dc config.Domain, backends []candidate, cold bool) (*Domain, error) {
 	d := &Domain{
 		Name:     dc.Name,
 		Service:  dc.Service,
@@ -135,25 +220,24 @@ func buildDomain(dc config.Domain, backends []config.Backend, health map[message
 		fallbackAnswers: metrics.GetOrCreateCounter(
 			fmt.Sprintf(`opengslb_dns_fallback_answers_total{domain=%q}`, dc.Name)),
 	}
-	var healthy []config.Backend
-	for _, b := range backends {
-		addr, err := netip.ParseAddr(b.Address)
-		if err != nil {
-			return nil, fmt.Errorf("domain %s: backend %s: %w", dc.Name, b.Address, err)
+	var healthy []candidate
+	for _, c := range backends {
+		if c.view.Served {
+			healthy = append(healthy, c)
 		}
-		state := health[messages.BackendKey{Service: b.Service, Address: addr.Unmap(), Port: b.Port}]
-		if state == messages.HealthHealthy {
-			healthy = append(healthy, b)
-		}
-		d.Backends = append(d.Backends, BackendView{
-			Address: b.Address, Port: b.Port, Weight: b.Weight, Priority: b.Priority,
-			Region: b.Region, State: state.String(), Served: state == messages.HealthHealthy,
-		})
+		d.Backends = append(d.Backends, c.view)
 	}
-	candidates := healthy
+	chosen := healthy
 	if len(healthy) == 0 {
 		d.FallbackActive = true
-		switch dc.Fallback {
+		fallback := dc.Fallback
+		if cold {
+			// What agents report has not arrived yet: say nothing a
+			// resolver would cache.
+			d.Cold = true
+			fallback = config.FallbackServfail
+		}
+		switch fallback {
 		case config.FallbackServfail:
 			d.A = Answer{kind: choiceFail, Fallback: true}
 			d.AAAA = d.A
@@ -165,18 +249,18 @@ func buildDomain(dc config.Domain, backends []config.Backend, health map[message
 		default:
 			// Fail open: a backend that merely looks down to us beats
 			// telling every client that the service does not exist.
-			candidates = backends
+			chosen = backends
 			for i := range d.Backends {
 				d.Backends[i].Served = true
 			}
 		}
 	}
-	var v4, v6 []config.Backend
-	for _, b := range candidates {
-		if addr, _ := netip.ParseAddr(b.Address); addr.Unmap().Is4() {
-			v4 = append(v4, b)
+	var v4, v6 []candidate
+	for _, c := range chosen {
+		if c.addr.Is4() {
+			v4 = append(v4, c)
 		} else {
-			v6 = append(v6, b)
+			v6 = append(v6, c)
 		}
 	}
 	var err error
@@ -191,19 +275,19 @@ func buildDomain(dc config.Domain, backends []config.Backend, health map[message
 	return d, nil
 }
 
-func buildAnswer(dc config.Domain, backends []config.Backend, qtype uint16) (Answer, error) {
+func buildAnswer(dc config.Domain, backends []candidate, qtype uint16) (Answer, error) {
 	if len(backends) == 0 {
 		return Answer{kind: choiceNone}, nil
 	}
 	switch dc.Routing {
 	case config.RoutingFailover:
-		primary := backends[0].Priority
+		primary := backends[0].view.Priority
 		for _, b := range backends {
-			primary = min(primary, b.Priority)
+			primary = min(primary, b.view.Priority)
 		}
-		var chosen []config.Backend
+		var chosen []candidate
 		for _, b := range backends {
-			if b.Priority == primary {
+			if b.view.Priority == primary {
 				chosen = append(chosen, b)
 			}
 		}
@@ -213,7 +297,7 @@ func buildAnswer(dc config.Domain, backends []config.Backend, qtype uint16) (Ans
 	case config.RoutingWeighted:
 		weighted := backends[:0:0]
 		for _, b := range backends {
-			if b.Weight > 0 {
+			if b.view.Weight > 0 {
 				weighted = append(weighted, b)
 			}
 		}
@@ -226,11 +310,11 @@ func buildAnswer(dc config.Domain, backends []config.Backend, qtype uint16) (Ans
 		a := Answer{kind: choiceWeight, DependsOnClient: len(weighted) > 1}
 		var sum uint64
 		for _, b := range weighted {
-			set, err := packAddresses(dc, []config.Backend{b}, qtype)
+			set, err := packAddresses(dc, []candidate{b}, qtype)
 			if err != nil {
 				return Answer{}, err
 			}
-			w := uint64(b.Weight)
+			w := uint64(b.view.Weight)
 			if equal {
 				w = 1
 			}
@@ -246,7 +330,7 @@ func buildAnswer(dc config.Domain, backends []config.Backend, qtype uint16) (Ans
 			a.kind = choiceFixed
 		}
 		for i := range backends {
-			rotated := append(append([]config.Backend{}, backends[i:]...), backends[:i]...)
+			rotated := append(append([]candidate{}, backends[i:]...), backends[:i]...)
 			set, err := packAddresses(dc, rotated, qtype)
 			if err != nil {
 				return Answer{}, err
@@ -260,20 +344,20 @@ func buildAnswer(dc config.Domain, backends []config.Backend, qtype uint16) (Ans
 // packAddresses packs one A or AAAA record per backend. Backends that share
 // an address (different ports of one host) yield one record: a DNS answer
 // cannot carry a port, and a duplicate record is invalid in an RRset.
-func packAddresses(dc config.Domain, backends []config.Backend, qtype uint16) (RRSet, error) {
-	seen := make(map[string]bool, len(backends))
+func packAddresses(dc config.Domain, backends []candidate, qtype uint16) (RRSet, error) {
+	seen := make(map[netip.Addr]bool, len(backends))
 	var rrs []dns.RR
 	for _, b := range backends {
-		if seen[b.Address] {
+		if seen[b.addr] {
 			continue
 		}
-		seen[b.Address] = true
+		seen[b.addr] = true
 		hdr := dns.RR_Header{Name: dc.Name, Rrtype: qtype, Class: dns.ClassINET, Ttl: dc.TTL}
-		ip := net.ParseIP(b.Address)
+		ip := net.IP(b.addr.AsSlice())
 		if qtype == dns.TypeA {
-			rrs = append(rrs, &dns.A{Hdr: hdr, A: ip.To4()})
+			rrs = append(rrs, &dns.A{Hdr: hdr, A: ip})
 		} else {
-			rrs = append(rrs, &dns.AAAA{Hdr: hdr, AAAA: ip.To16()})
+			rrs = append(rrs, &dns.AAAA{Hdr: hdr, AAAA: ip})
 		}
 	}
 	return packAfter(dc.Name, rrs, true)

@@ -58,7 +58,10 @@ type Domain struct {
 	// FallbackActive is true when no backend was healthy when the snapshot
 	// was built, so every answer comes from the fallback rule.
 	FallbackActive bool
-	A, AAAA        Answer
+	// Cold is true when the domain answers SERVFAIL because the overwatch
+	// is still warming up and no agent has reported a healthy backend.
+	Cold    bool
+	A, AAAA Answer
 	// Backends are the addresses considered, with the state used, for the
 	// API and for tests; the responder reads only A and AAAA.
 	Backends []BackendView
@@ -75,13 +78,22 @@ func (d *Domain) CountFallback() {
 
 // BackendView is a backend as a snapshot saw it.
 type BackendView struct {
+	Service  string
 	Address  string
 	Port     uint16
 	Weight   int
 	Priority int
 	Region   string
-	State    string
-	Served   bool
+	// Source is "static" for [[backends]], else the reporting agent.
+	Source string
+	// State is the effective state; Claimed and Validated are, for an
+	// agent's backend, its agent's verdict and this overwatch's own.
+	State      string
+	Claimed    string
+	Validated  string
+	Stale      bool
+	LastReport time.Time
+	Served     bool
 }
 
 // RRSet is one or more resource records in wire form with their count.

@@ -79,7 +79,11 @@ func runOverwatch(cfg *config.Config, path string) error {
 	sup.Add(health.New(log, healthBox, health.ToZone(zoneBox.Address()), cfg, health.Options{}))
 	sup.Add(&reloader{
 		log: log.With().Str("actor", "reload").Logger(), path: path, load: config.Load,
-		zone: zoneBox.Address(), health: healthBox.Address(), signals: reloads, current: cfg,
+		signals: reloads, current: cfg,
+		consumers: []configConsumer{
+			consumer("zone", zoneBox.Address(), func(m messages.ConfigApplied) messages.ZoneMsg { return m }),
+			consumer("health", healthBox.Address(), func(m messages.ConfigApplied) messages.HealthMsg { return m }),
+		},
 	})
 	configLoadedAt.Set(float64(time.Now().Unix()))
 

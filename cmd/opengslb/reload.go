@@ -30,12 +30,25 @@ type reloader struct {
 	log     zerolog.Logger
 	path    string
 	load    func(string) (*config.Config, error)
-	zone    runtime.Address[messages.ZoneMsg]
-	health  runtime.Address[messages.HealthMsg]
-	signals <-chan struct{}
+	// consumers receive every applied configuration, in order.
+	consumers []configConsumer
+	signals   <-chan struct{}
 
 	current    *config.Config
 	generation uint64
+}
+
+// configConsumer is an actor that takes applied configurations.
+type configConsumer struct {
+	name string
+	send func(context.Context, messages.ConfigApplied) error
+}
+
+// consumer adapts a mailbox whose message type ConfigApplied belongs to.
+func consumer[T any](name string, to runtime.Address[T], wrap func(messages.ConfigApplied) T) configConsumer {
+	return configConsumer{name: name, send: func(ctx context.Context, m messages.ConfigApplied) error {
+		return to.Send(ctx, wrap(m))
+	}}
 }
 
 func (r *reloader) Name() string { return "reload" }
@@ -85,11 +98,10 @@ func (r *reloader) reload(ctx context.Context) error {
 	}
 	r.generation++
 	applied := messages.ConfigApplied{Config: next, Generation: r.generation}
-	if err := r.zone.Send(ctx, applied); err != nil {
-		return fmt.Errorf("reload %s: hand the new configuration to the zone actor: %w", r.path, err)
-	}
-	if err := r.health.Send(ctx, applied); err != nil {
-		return fmt.Errorf("reload %s: hand the new configuration to the health actor: %w", r.path, err)
+	for _, c := range r.consumers {
+		if err := c.send(ctx, applied); err != nil {
+			return fmt.Errorf("reload %s: hand the new configuration to the %s actor: %w", r.path, c.name, err)
+		}
 	}
 	r.current = next
 	configLoadedAt.Set(float64(time.Now().Unix()))

@@ -1,0 +1,75 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// listener is the lifecycle every HTTP endpoint here shares: listen on
+// Run, report the bound address, serve until ctx ends, shut down with a
+// deadline. Timeouts bound slow and idle clients.
+type listener struct {
+	name    string // for errors: "metrics", "api"
+	key     string // the config key of the address, for errors
+	address string
+
+	readyOnce sync.Once
+	ready     chan struct{}
+	mu        sync.Mutex
+	bound     string
+}
+
+func newListener(name, key, address string) listener {
+	return listener{name: name, key: key, address: address, ready: make(chan struct{})}
+}
+
+// Ready is closed once the endpoint listens.
+func (l *listener) Ready() <-chan struct{} { return l.ready }
+
+// Addr is the bound address, empty before Ready.
+func (l *listener) Addr() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bound
+}
+
+func (l *listener) serve(ctx context.Context, handler http.Handler, started func(addr string)) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", l.address)
+	if err != nil {
+		return fmt.Errorf("%s: listen on %s (%s): %w", l.name, l.address, l.key, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	l.mu.Lock()
+	l.bound = ln.Addr().String()
+	l.mu.Unlock()
+	l.readyOnce.Do(func() { close(l.ready) })
+	started(ln.Addr().String())
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+		<-served
+		return nil
+	case err := <-served:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("%s: serve on %s: %w", l.name, l.address, err)
+	}
+}

@@ -50,6 +50,8 @@ func (d *decoder) decode(path string, data any, rv reflect.Value) {
 		d.table(path, data, rv)
 	case reflect.Slice:
 		d.array(path, data, rv)
+	case reflect.Map:
+		d.mapTable(path, data, rv)
 	case reflect.String:
 		s, ok := data.(string)
 		if !ok {
@@ -95,6 +97,34 @@ func (d *decoder) table(path string, data any, rv reflect.Value) {
 		}
 		d.decode(sub, m[k], rv.Field(i))
 	}
+}
+
+// mapTable decodes a table whose keys are data, not schema (service
+// names, for the token tables): every key is accepted here and checked by
+// validation; each value decodes as the map's element type, its errors
+// naming the key. A key is a path segment like any other, so its line is
+// found the same way.
+func (d *decoder) mapTable(path string, data any, rv reflect.Value) {
+	if rv.Type().Key().Kind() != reflect.String {
+		panic(fmt.Sprintf("config: cannot decode into %s at %s", rv.Type(), path))
+	}
+	m, ok := data.(map[string]any)
+	if !ok {
+		d.p.add(path, "must be a table, not %s", tomlType(data))
+		return
+	}
+	out := reflect.MakeMapWithSize(rv.Type(), len(m))
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		elem := reflect.New(rv.Type().Elem()).Elem()
+		d.decode(joinPath(path, k), m[k], elem)
+		out.SetMapIndex(reflect.ValueOf(k).Convert(rv.Type().Key()), elem)
+	}
+	rv.Set(out)
 }
 
 // tomlFields maps the toml tag of each decodable field of t to its index.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +39,28 @@ const (
 	defaultFailures      = 3
 	defaultSuccesses     = 2
 	defaultStatus        = 200
+
+	defaultGossipBind     = "0.0.0.0:7946"
+	defaultCheckInterval  = 30 * time.Second // overwatch.validation
+	defaultCheckTimeout   = 5 * time.Second
+	defaultStaleThreshold = 30 * time.Second
+	defaultRemoveAfter    = 5 * time.Minute
+	defaultHeartbeat      = 10 * time.Second
+	defaultHookTimeout    = 30 * time.Second
 )
+
+// hostname is os.Hostname, replaceable in tests.
+var hostname = os.Hostname
+
+// defaultNodeID is the host name, lower case; empty when it cannot be
+// read, which validation then reports.
+func defaultNodeID() string {
+	h, err := hostname()
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSpace(h))
+}
 
 // applyDefaults fills every key the file did not write. It asks whether a
 // key was written rather than whether its value is zero, because zero is
@@ -81,9 +103,76 @@ func applyDefaults(c *Config, defined func(path string) bool) {
 		}
 	}
 
-	for i := range c.Backends {
-		b := &c.Backends[i]
-		base := "backends." + strconv.Itoa(i) + "."
+	defaultBackends(c.Backends, "backends.", defined)
+
+	for i := range c.Hooks {
+		if !defined("hooks." + strconv.Itoa(i) + ".timeout") {
+			c.Hooks[i].Timeout = Duration{defaultHookTimeout}
+		}
+	}
+
+	// The mode-specific tables are allocated in their own mode, so code
+	// that runs an overwatch or an agent finds their defaults; a table
+	// written for the other mode is left alone for validation to refuse.
+	switch c.Mode {
+	case ModeOverwatch:
+		if c.Overwatch == nil {
+			c.Overwatch = &Overwatch{}
+		}
+		overwatchDefaults(c.Overwatch, defined)
+	case ModeAgent:
+		if c.Agent == nil {
+			c.Agent = &Agent{}
+		}
+		agentDefaults(c.Agent, defined)
+	}
+}
+
+func overwatchDefaults(o *Overwatch, defined func(string) bool) {
+	if !defined("overwatch.identity.node_id") {
+		o.Identity.NodeID = defaultNodeID()
+	}
+	// No [overwatch.gossip] table means no gossip: Gossip stays nil.
+	if o.Gossip != nil && !defined("overwatch.gossip.bind_address") {
+		o.Gossip.BindAddress = defaultGossipBind
+	}
+	if !defined("overwatch.validation.enabled") {
+		o.Validation.Enabled = true
+	}
+	setDuration(&o.Validation.CheckInterval, "overwatch.validation.check_interval", defaultCheckInterval, defined)
+	setDuration(&o.Validation.CheckTimeout, "overwatch.validation.check_timeout", defaultCheckTimeout, defined)
+	setDuration(&o.Stale.Threshold, "overwatch.stale.threshold", defaultStaleThreshold, defined)
+	setDuration(&o.Stale.RemoveAfter, "overwatch.stale.remove_after", defaultRemoveAfter, defined)
+}
+
+func agentDefaults(a *Agent, defined func(string) bool) {
+	if !defined("agent.identity.node_id") {
+		a.Identity.NodeID = defaultNodeID()
+	}
+	if !defined("agent.gossip.bind_address") {
+		a.Gossip.BindAddress = defaultGossipBind
+	}
+	setDuration(&a.Heartbeat.Interval, "agent.heartbeat.interval", defaultHeartbeat, defined)
+	defaultBackends(a.Backends, "agent.backends.", defined)
+}
+
+func setDuration(dst *Duration, path string, def time.Duration, defined func(string) bool) {
+	if !defined(path) {
+		*dst = Duration{def}
+	}
+}
+
+// defaultBackends fills a list of backends, [[backends]] or
+// [[agent.backends]]; prefix is the list's path with a trailing dot.
+func defaultBackends(list []Backend, prefix string, defined func(string) bool) {
+	setString := func(dst *string, path, def string) {
+		if !defined(path) {
+			*dst = def
+		}
+	}
+	for i := range list {
+		b := &list[i]
+		base := prefix + strconv.Itoa(i) + "."
 		if !defined(base + "weight") {
 			b.Weight = defaultWeight
 		}
@@ -99,12 +188,8 @@ func applyDefaults(c *Config, defined func(path string) bool) {
 				hc.ExpectedStatus = []int{defaultStatus}
 			}
 		}
-		if !defined(base + "interval") {
-			hc.Interval = Duration{defaultInterval}
-		}
-		if !defined(base + "timeout") {
-			hc.Timeout = Duration{defaultTimeout}
-		}
+		setDuration(&hc.Interval, base+"interval", defaultInterval, defined)
+		setDuration(&hc.Timeout, base+"timeout", defaultTimeout, defined)
 		if !defined(base + "failure_threshold") {
 			hc.FailureThreshold = defaultFailures
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -51,7 +52,21 @@ var liveFields = []string{
 	"dns.negative_ttl",
 	"domains",
 	"backends",
+	"overwatch.agent_tokens",
+	"overwatch.validation",
+	"overwatch.stale",
+	"agent.backends",
+	"agent.service_tokens",
+	"agent.heartbeat",
+	"hooks",
 }
+
+// Secrets (fields tagged secret:"true": tokens and gossip keys) are never
+// shown: a change names the key, with these in place of the values.
+const (
+	secretShown   = "(secret)"
+	secretChanged = "(secret changed)"
+)
 
 func isLive(field string) bool {
 	for _, f := range liveFields {
@@ -75,7 +90,7 @@ func Diff(old, next *Config) []Change {
 		next = &Config{}
 	}
 	var out []Change
-	diffValue(&out, "", reflect.ValueOf(old).Elem(), reflect.ValueOf(next).Elem())
+	diffValue(&out, "", reflect.ValueOf(old).Elem(), reflect.ValueOf(next).Elem(), false)
 	return out
 }
 
@@ -85,14 +100,17 @@ var (
 	backendsType = reflect.TypeFor[[]Backend]()
 )
 
-func diffValue(out *[]Change, field string, a, b reflect.Value) {
+func diffValue(out *[]Change, field string, a, b reflect.Value, secret bool) {
 	t := a.Type()
 	switch {
 	case t == domainsType || t == backendsType:
 		diffEntries(out, field, a, b)
 		return
 	case t.Kind() == reflect.Pointer:
-		diffValue(out, field, derefOrZero(a), derefOrZero(b))
+		diffValue(out, field, derefOrZero(a), derefOrZero(b), secret)
+		return
+	case t.Kind() == reflect.Map:
+		diffMap(out, field, a, b, secret)
 		return
 	case t.Kind() == reflect.Struct && t != durationType:
 		for i := range t.NumField() {
@@ -100,13 +118,66 @@ func diffValue(out *[]Change, field string, a, b reflect.Value) {
 			if !ok {
 				continue
 			}
-			diffValue(out, joinPath(field, name), a.Field(i), b.Field(i))
+			diffValue(out, joinPath(field, name), a.Field(i), b.Field(i), secret || isSecret(t.Field(i)))
 		}
 		return
 	}
 	if x, y := render(a), render(b); x != y {
+		if secret {
+			x, y = hideSecrets(x, y)
+		}
 		*out = append(*out, Change{Field: field, Old: x, New: y, Live: isLive(field)})
 	}
+}
+
+func isSecret(f reflect.StructField) bool { return f.Tag.Get("secret") == "true" }
+
+// hideSecrets replaces two differing secret values: an empty one stays
+// empty (nothing to hide, and "added"/"removed" read right), the old one
+// becomes "(secret)" and the new one "(secret changed)", or "(secret)"
+// when there was none before.
+func hideSecrets(old, next string) (string, string) {
+	switch {
+	case old == "":
+		return "", secretShown
+	case next == "":
+		return secretShown, ""
+	}
+	return secretShown, secretChanged
+}
+
+// diffMap compares a table keyed by data (a service name), key by key:
+// "overwatch.agent_tokens[webapp]".
+func diffMap(out *[]Change, field string, a, b reflect.Value, secret bool) {
+	keys := make(map[string]reflect.Value)
+	for _, m := range []reflect.Value{a, b} {
+		for it := m.MapRange(); it.Next(); {
+			keys[it.Key().String()] = it.Key()
+		}
+	}
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		x, y := mapValue(a, keys[k]), mapValue(b, keys[k])
+		if x == y {
+			continue
+		}
+		if secret {
+			x, y = hideSecrets(x, y)
+		}
+		name := field + "[" + k + "]"
+		*out = append(*out, Change{Field: name, Old: x, New: y, Live: isLive(name)})
+	}
+}
+
+func mapValue(m, key reflect.Value) string {
+	if v := m.MapIndex(key); v.IsValid() {
+		return render(v)
+	}
+	return ""
 }
 
 func derefOrZero(v reflect.Value) reflect.Value {
@@ -139,7 +210,7 @@ func diffEntries(out *[]Change, field string, a, b reflect.Value) {
 		inA[key] = true
 		name := field + "[" + key + "]"
 		if other, ok := inB[key]; ok {
-			diffValue(out, name, a.Index(i), other)
+			diffValue(out, name, a.Index(i), other, false)
 		} else {
 			*out = append(*out, Change{Field: name, Old: summary(a.Index(i)), Live: isLive(field)})
 		}
@@ -174,11 +245,16 @@ func summary(v reflect.Value) string {
 				continue
 			}
 			f := v.Field(i)
-			if f.Kind() == reflect.Struct && f.Type() != durationType {
+			switch {
+			case isSecret(t.Field(i)):
+				if !f.IsZero() {
+					parts = append(parts, prefix+name+"="+secretShown)
+				}
+			case f.Kind() == reflect.Struct && f.Type() != durationType:
 				walk(prefix+name+".", f)
-				continue
+			default:
+				parts = append(parts, prefix+name+"="+render(f))
 			}
-			parts = append(parts, prefix+name+"="+render(f))
 		}
 	}
 	walk("", v)
@@ -186,12 +262,15 @@ func summary(v reflect.Value) string {
 }
 
 func render(v reflect.Value) string {
-	if v.Kind() == reflect.Slice {
+	switch {
+	case v.Kind() == reflect.Slice:
 		items := make([]string, v.Len())
 		for i := range items {
 			items[i] = render(v.Index(i))
 		}
 		return "[" + strings.Join(items, " ") + "]"
+	case v.Kind() == reflect.Struct && v.Type() != durationType:
+		return "{" + summary(v) + "}" // hooks: "[{event=* command=/bin/x timeout=30s}]"
 	}
 	return fmt.Sprint(v.Interface())
 }

@@ -10,6 +10,9 @@ func FuzzParse(f *testing.F) {
 	for _, seed := range []string{
 		fullConfig,
 		diffBase,
+		fullAgentConfig,
+		agentOK + agentBE + hookOK,
+		zoneOK + gossipOK + "[overwatch.agent_tokens]\nwebapp = \"${X}\"\n\"a.b\" = \"0123456789abcdef\"\n",
 		zoneOK + domainOK + backend + "health_check = { type = \"tcp\" }\n",
 		"a = \"\"\"x\n${X}\"\"\"\nb = '''y'''\n[[c]]\n[c.d]\ne = [1, [2, {f = 3}]]\n",
 		"mode = \"${X}\" # ${Y}\n\"k\\\"ey\" = 1\n",

@@ -3,8 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // canonicalName lower-cases name and makes it fully qualified (one trailing
@@ -124,4 +128,79 @@ func (b Backend) Addr() netip.Addr {
 // AddrPort returns the backend's address and port.
 func (b Backend) AddrPort() netip.AddrPort {
 	return netip.AddrPortFrom(b.Addr(), b.Port)
+}
+
+// checkServiceName checks a service name as written in domains, backends
+// and the token tables: not empty, and no spaces or control characters, as
+// the name travels in gossip messages and log lines.
+func checkServiceName(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return errors.New("must not be empty")
+	}
+	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return fmt.Errorf("service name %q must not contain spaces or control characters", s)
+	}
+	return nil
+}
+
+// MaxNodeIDLength is the longest node_id serf accepts, in bytes.
+const MaxNodeIDLength = 128
+
+// checkNodeID checks a node_id as serf checks a node name.
+func checkNodeID(s string) error {
+	switch {
+	case s == "":
+		return errors.New("must not be empty")
+	case len(s) > MaxNodeIDLength:
+		return fmt.Errorf("is %d bytes long; a node name must be at most %d", len(s), MaxNodeIDLength)
+	case !utf8.ValidString(s):
+		return errors.New("is not valid UTF-8")
+	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		return fmt.Errorf("%q: a node name must not contain spaces or control characters", s)
+	}
+	return nil
+}
+
+// checkHost accepts an IP address or a host name.
+func checkHost(host string) bool {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	_, err := canonicalName(host)
+	return err == nil
+}
+
+// checkRemote checks the address of another node: host:port, the host an
+// IP address or a host name, the port 1 to 65535.
+func checkRemote(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("%q: port must be a number from 1 to 65535", addr)
+	}
+	if host == "" || !checkHost(host) {
+		return fmt.Errorf("%q: host is neither an IP address nor a host name", addr)
+	}
+	return nil
+}
+
+// checkAdvertise accepts an empty address (advertise what is bound), a
+// host alone (advertise the bind port on it) or host:port.
+func checkAdvertise(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return checkRemote(addr)
+	}
+	host := addr
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if !checkHost(host) {
+		return fmt.Errorf("%q is neither host:port nor an IP address or host name", addr)
+	}
+	return nil
 }

@@ -116,12 +116,14 @@ type HealthCheck struct {
 	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
 }
 
-// Overwatch holds overwatch-only tables.
+// Overwatch holds overwatch-only tables. Load allocates it in overwatch
+// mode even when the file has no [overwatch] table, so its defaults apply.
+// Fields tagged secret:"true" are never shown by Diff or in errors.
 type Overwatch struct {
 	Identity Identity `toml:"identity"`
 	// AgentTokens maps a service to the token an agent must prove it
 	// knows to report that service's backends.
-	AgentTokens map[string]string `toml:"agent_tokens"`
+	AgentTokens map[string]string `toml:"agent_tokens" secret:"true"`
 	// Gossip is nil when the file has no [overwatch.gossip] table: the
 	// overwatch then serves its static backends alone.
 	Gossip     *OverwatchGossip `toml:"gossip"`
@@ -131,10 +133,10 @@ type Overwatch struct {
 
 // OverwatchGossip is the overwatch's serf membership.
 type OverwatchGossip struct {
-	BindAddress      string   `toml:"bind_address"`      // default "0.0.0.0:7946"
-	AdvertiseAddress string   `toml:"advertise_address"` // optional, for NAT and containers
-	EncryptionKey    string   `toml:"encryption_key"`    // base64 of 16, 24 or 32 bytes; required
-	Join             []string `toml:"join"`              // other overwatches, host:port
+	BindAddress      string   `toml:"bind_address"`                 // default "0.0.0.0:7946"
+	AdvertiseAddress string   `toml:"advertise_address"`            // optional, for NAT and containers
+	EncryptionKey    string   `toml:"encryption_key" secret:"true"` // base64 of 16, 24 or 32 bytes; required
+	Join             []string `toml:"join"`                         // other overwatches, host:port
 }
 
 // Validation makes the overwatch re-check what agents claim.
@@ -150,11 +152,11 @@ type Stale struct {
 	RemoveAfter Duration `toml:"remove_after"` // default 5m: then its backends are withdrawn
 }
 
-// Agent holds agent-only tables.
+// Agent holds agent-only tables. Load allocates it in agent mode.
 type Agent struct {
 	Identity Identity `toml:"identity"` // node_id defaults to the hostname
 	// ServiceTokens maps each service this agent reports to its token.
-	ServiceTokens map[string]string `toml:"service_tokens"`
+	ServiceTokens map[string]string `toml:"service_tokens" secret:"true"`
 	Gossip        AgentGossip       `toml:"gossip"`
 	Heartbeat     Heartbeat         `toml:"heartbeat"`
 	Backends      []Backend         `toml:"backends"` // same fields and defaults as [[backends]]
@@ -164,8 +166,8 @@ type Agent struct {
 type AgentGossip struct {
 	BindAddress      string   `toml:"bind_address"` // default "0.0.0.0:7946"
 	AdvertiseAddress string   `toml:"advertise_address"`
-	EncryptionKey    string   `toml:"encryption_key"`  // required
-	OverwatchNodes   []string `toml:"overwatch_nodes"` // required, host:port
+	EncryptionKey    string   `toml:"encryption_key" secret:"true"` // required
+	OverwatchNodes   []string `toml:"overwatch_nodes"`              // required, host:port
 }
 
 // Heartbeat paces an agent's unchanged reports.
@@ -173,9 +175,21 @@ type Heartbeat struct {
 	Interval Duration `toml:"interval"` // default 10s
 }
 
-// Hook events besides serf's own (member-join, member-leave,
-// member-failed, member-update, user:NAME, and * for all).
-const HookBackendHealth = "backend-health"
+// Hook events: serf's own, and backend-health for a backend's verdict
+// changing. "user" matches every user event and HookUserPrefix+"NAME" one
+// of them; HookAll matches every event.
+const (
+	HookMemberJoin    = "member-join"
+	HookMemberLeave   = "member-leave"
+	HookMemberFailed  = "member-failed"
+	HookMemberUpdate  = "member-update"
+	HookMemberReap    = "member-reap"
+	HookUser          = "user"
+	HookUserPrefix    = "user:"
+	HookQuery         = "query"
+	HookBackendHealth = "backend-health"
+	HookAll           = "*"
+)
 
 // Hook runs Command when Event happens, the way serf's event handlers do.
 type Hook struct {

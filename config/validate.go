@@ -15,7 +15,7 @@ import (
 // even fit its Go type gets the same message as one merely out of range.
 type bound struct{ min, max int64 }
 
-var bounds = map[string]bound{
+var bounds = withAgentBackends(map[string]bound{
 	"dns.default_ttl":   {0, MaxTTL},
 	"dns.negative_ttl":  {0, MaxTTL},
 	"domains.ttl":       {0, MaxTTL},
@@ -25,6 +25,21 @@ var bounds = map[string]bound{
 	"backends.health_check.failure_threshold": {1, math.MaxInt64},
 	"backends.health_check.success_threshold": {1, math.MaxInt64},
 	"backends.health_check.expected_status":   {100, 599},
+})
+
+// withAgentBackends gives [[agent.backends]] the bounds of [[backends]]:
+// the two hold the same fields.
+func withAgentBackends(m map[string]bound) map[string]bound {
+	var keys []string
+	for k := range m {
+		if strings.HasPrefix(k, "backends.") {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		m["agent."+k] = m[k]
+	}
+	return m
 }
 
 func (b bound) String() string {
@@ -52,8 +67,19 @@ func validate(c *Config, p *problems, defined func(string) bool) {
 	v := &validator{c: c, p: p, defined: defined}
 	v.top()
 	v.dns()
-	v.domains()
-	v.backends()
+	if c.Mode == ModeAgent {
+		v.notInAgent()
+	} else {
+		v.domains()
+		v.backends()
+	}
+	if c.Mode == ModeOverwatch && c.Overwatch != nil {
+		v.overwatch(c.Overwatch)
+	}
+	if c.Mode == ModeAgent && c.Agent != nil {
+		v.agent(c.Agent)
+	}
+	v.hooks()
 }
 
 func (v *validator) oneOf(path, value string, allowed ...string) {
@@ -119,7 +145,7 @@ func (v *validator) top() {
 	v.listen("metrics.listen_address", c.Metrics.ListenAddress)
 	v.listen("api.listen_address", c.API.ListenAddress)
 	if c.Overwatch != nil && c.Mode == ModeAgent {
-		v.p.add("overwatch", "only valid when mode = %q", ModeOverwatch)
+		v.p.add("overwatch", "belongs in an overwatch's file: only valid when mode = %q", ModeOverwatch)
 	}
 	if c.Agent != nil && c.Mode == ModeOverwatch {
 		v.p.add("agent", "only valid when mode = %q", ModeAgent)
@@ -186,8 +212,10 @@ func (v *validator) domains() {
 		v.domainName(base, d, seen)
 		// An omitted service is the name's first label: if that is empty,
 		// the name is wrong and has been reported.
-		if v.defined(base+".service") && strings.TrimSpace(d.Service) == "" {
-			v.p.add(base+".service", "must not be empty")
+		if v.defined(base + ".service") {
+			if err := checkServiceName(d.Service); err != nil {
+				v.p.add(base+".service", "%v", err)
+			}
 		}
 		v.oneOf(base+".routing", d.Routing, RoutingRoundRobin, RoutingWeighted, RoutingFailover)
 		v.oneOf(base+".fallback", d.Fallback, FallbackAll, FallbackServfail, FallbackNodata)
@@ -237,17 +265,27 @@ func (v *validator) backends() {
 	for _, d := range v.c.Domains {
 		served[d.Service] = true
 	}
+	v.backendList("backends", v.c.Backends, func(path, service string) {
+		if !served[service] {
+			v.p.add(path, "service %q has backends but no domain serves it", service)
+		}
+	})
+}
+
+// backendList checks [[backends]] or [[agent.backends]] (list is the path
+// "backends" or "agent.backends"). serviceOK further checks a service
+// name that is well formed, reporting at path.
+func (v *validator) backendList(list string, backends []Backend, serviceOK func(path, service string)) {
 	seen := make(map[string]int)
-	for i := range v.c.Backends {
-		b := &v.c.Backends[i]
-		base := "backends." + strconv.Itoa(i)
-		switch {
-		case !v.defined(base + ".service"):
+	for i := range backends {
+		b := &backends[i]
+		base := list + "." + strconv.Itoa(i)
+		if !v.defined(base + ".service") {
 			v.p.add(base+".service", "required")
-		case strings.TrimSpace(b.Service) == "":
-			v.p.add(base+".service", "must not be empty")
-		case !served[b.Service]:
-			v.p.add(base+".service", "service %q has backends but no domain serves it", b.Service)
+		} else if err := checkServiceName(b.Service); err != nil {
+			v.p.add(base+".service", "%v", err)
+		} else {
+			serviceOK(base+".service", b.Service)
 		}
 		addrOK := false
 		if !v.defined(base + ".address") {
@@ -270,7 +308,7 @@ func (v *validator) backends() {
 		if addrOK && b.Port != 0 {
 			key := b.Service + " " + net.JoinHostPort(b.Address, strconv.Itoa(int(b.Port)))
 			if j, ok := seen[key]; ok {
-				v.p.add(base, "duplicate of backends[%d] (same service, address and port)", j)
+				v.p.add(base, "duplicate of %s (same service, address and port)", displayKey(list+"."+strconv.Itoa(j)))
 			} else {
 				seen[key] = i
 			}

@@ -101,7 +101,7 @@ func TestHTTPS(t *testing.T) {
 	ap := srv.addrPort(t)
 	roots := x509.NewCertPool()
 	roots.AddCert(srv.Certificate())
-	base := config.HealthCheck{Type: "https", Path: "/", Interval: ms(20), Timeout: ms(1000), SuccessThreshold: 1, FailureThreshold: 1}
+	base := config.HealthCheck{Type: "https", Path: "/", Interval: ms(20), Timeout: ms(5000), SuccessThreshold: 1, FailureThreshold: 1}
 	// httptest's certificate names example.com and 127.0.0.1.
 	verified := base
 	verified.Host = "example.com"

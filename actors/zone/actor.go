@@ -50,6 +50,9 @@ type Actor struct {
 	warm bool
 	// validating is the last validation list sent to the HealthActor.
 	validating string
+	// exported holds the domains whose per-domain series exist, so a
+	// domain removed by a reload stops being exported.
+	exported map[string]bool
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -241,6 +244,7 @@ func (a *Actor) rebuild() error {
 	snapshotBuildTime.UpdateDuration(started)
 
 	healthy := 0
+	a.forgetRemovedDomains(snap)
 	for _, d := range snap.domains {
 		setFallbackGauge(d)
 		for _, b := range d.Backends {
@@ -263,10 +267,35 @@ func gossiping(cfg *config.Config) bool {
 	return cfg != nil && cfg.Overwatch != nil && cfg.Overwatch.Gossip != nil
 }
 
+// forgetRemovedDomains unregisters the per-domain series of domains the
+// new snapshot no longer has: a dashboard must not show a removed domain
+// as still failing open.
+func (a *Actor) forgetRemovedDomains(snap *Snapshot) {
+	current := make(map[string]bool, len(snap.domains))
+	for _, d := range snap.domains {
+		current[d.Name] = true
+	}
+	for name := range a.exported {
+		if !current[name] {
+			metrics.UnregisterMetric(fallbackGaugeName(name))
+			metrics.UnregisterMetric(fallbackCounterName(name))
+		}
+	}
+	a.exported = current
+}
+
+func fallbackGaugeName(domain string) string {
+	return fmt.Sprintf(`opengslb_domain_fallback_active{domain=%q}`, domain)
+}
+
+func fallbackCounterName(domain string) string {
+	return fmt.Sprintf(`opengslb_dns_fallback_answers_total{domain=%q}`, domain)
+}
+
 func setFallbackGauge(d *Domain) {
 	v := 0.0
 	if d.FallbackActive {
 		v = 1
 	}
-	metrics.GetOrCreateGauge(fmt.Sprintf(`opengslb_domain_fallback_active{domain=%q}`, d.Name), nil).Set(v)
+	metrics.GetOrCreateGauge(fallbackGaugeName(d.Name), nil).Set(v)
 }

@@ -217,8 +217,7 @@ func buildDomain(dc config.Domain, backends []candidate, cold bool) (*Domain, er
 		Routing:  dc.Routing,
 		TTL:      dc.TTL,
 		Fallback: dc.Fallback,
-		fallbackAnswers: metrics.GetOrCreateCounter(
-			fmt.Sprintf(`opengslb_dns_fallback_answers_total{domain=%q}`, dc.Name)),
+		fallbackAnswers: metrics.GetOrCreateCounter(fallbackCounterName(dc.Name)),
 	}
 	var healthy []candidate
 	for _, c := range backends {

@@ -184,29 +184,28 @@ func (a *Actor) apply(msg messages.ZoneMsg) bool {
 	}
 }
 
-// forgetChangedBackends drops the health of backends that the new config
-// removes or checks differently: their health actor starts them afresh, and
-// serving an old verdict about a different check would be a guess.
+// forgetChangedBackends drops the health of backends the new config
+// removes. A backend whose check changed keeps its last verdict until the
+// new check decides (the HealthActor reports the first decision): dropping
+// it would make a healthy backend unknown and could tip its domain into
+// failing open onto backends known to be down.
 func (a *Actor) forgetChangedBackends(next *config.Config) {
 	keep := make(map[messages.BackendKey]bool, len(next.Backends))
-	prev := make(map[messages.BackendKey]config.HealthCheck)
+	prev := make(map[messages.BackendKey]bool)
 	if a.cfg != nil {
 		for _, b := range a.cfg.Backends {
-			prev[backendKey(b)] = b.HealthCheck
+			prev[backendKey(b)] = true
 		}
 	}
 	for _, b := range next.Backends {
-		key := backendKey(b)
-		if old, ok := prev[key]; ok && sameCheck(old, b.HealthCheck) {
-			keep[key] = true
-		}
+		keep[backendKey(b)] = true
 	}
 	// Validation verdicts about agents' backends outlive a reload: the
 	// agents and their checks did not change with this file.
 	for _, ab := range a.agentBackends() {
 		key := ab.Backend.Key(ab.Service)
 		key.Address = key.Address.Unmap()
-		if _, static := prev[key]; !static {
+		if !prev[key] {
 			keep[key] = true
 		}
 	}
@@ -215,10 +214,6 @@ func (a *Actor) forgetChangedBackends(next *config.Config) {
 			delete(a.health, key)
 		}
 	}
-}
-
-func sameCheck(a, b config.HealthCheck) bool {
-	return fmt.Sprint(a) == fmt.Sprint(b)
 }
 
 func backendKey(b config.Backend) messages.BackendKey {

@@ -158,13 +158,21 @@ func TestConfigAppliedReplacesDomainsAndForgetsRemovedBackends(t *testing.T) {
 		t.Errorf("unchanged backend lost its health across a reload: %d records", got)
 	}
 
-	// The same backend with a different check starts over as unknown.
+	// The same backend with a different check keeps its verdict until
+	// the new check decides; a removed backend's verdict is forgotten.
 	changed := testConfig("webapp", "api")
 	changed.Backends[0].HealthCheck.Path = "/ready"
 	h.send(t, messages.ConfigApplied{Config: changed, Generation: 2})
 	h.next(t)
+	if got := answerOf(t, h.store.Load(), "webapp.gslb.example.com."); got != 1 {
+		t.Errorf("backend whose check changed lost its verdict: %d records", got)
+	}
+	h.send(t, messages.ConfigApplied{Config: testConfig("api"), Generation: 3})
+	h.next(t)
+	h.send(t, messages.ConfigApplied{Config: testConfig("webapp", "api"), Generation: 4})
+	h.next(t)
 	if got := answerOf(t, h.store.Load(), "webapp.gslb.example.com."); got != 0 {
-		t.Errorf("backend whose check changed kept its old verdict: %d records", got)
+		t.Errorf("a removed then re-added backend kept its old verdict: %d records", got)
 	}
 
 	// An older generation arriving late is ignored.

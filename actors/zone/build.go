@@ -212,11 +212,11 @@ func buildZone(cfg config.DNS, name string, serial uint32) (*Zone, error) {
 
 func buildDomain(dc config.Domain, backends []candidate, cold bool) (*Domain, error) {
 	d := &Domain{
-		Name:     dc.Name,
-		Service:  dc.Service,
-		Routing:  dc.Routing,
-		TTL:      dc.TTL,
-		Fallback: dc.Fallback,
+		Name:            dc.Name,
+		Service:         dc.Service,
+		Routing:         dc.Routing,
+		TTL:             dc.TTL,
+		Fallback:        dc.Fallback,
 		fallbackAnswers: metrics.GetOrCreateCounter(fallbackCounterName(dc.Name)),
 	}
 	var healthy []candidate

@@ -238,16 +238,11 @@ func (a *Actor) rebuild() error {
 	snapshotBuilds.Inc()
 	snapshotBuildTime.UpdateDuration(started)
 
-	healthy := 0
 	a.forgetRemovedDomains(snap)
 	for _, d := range snap.domains {
 		setFallbackGauge(d)
-		for _, b := range d.Backends {
-			if b.State == messages.HealthHealthy.String() {
-				healthy++
-			}
-		}
 	}
+	healthy := countBackends(snap)
 	a.log.Debug().Uint32("serial", serial).Int("domains", len(snap.domains)).Int("healthy", healthy).Msg("snapshot published")
 	if a.published != nil {
 		a.published.Publish(messages.SnapshotPublished{
@@ -255,6 +250,50 @@ func (a *Actor) rebuild() error {
 		})
 	}
 	return nil
+}
+
+var (
+	backendsHealthy   = metrics.NewGauge(`opengslb_overwatch_backends{state="healthy"}`, nil)
+	backendsUnhealthy = metrics.NewGauge(`opengslb_overwatch_backends{state="unhealthy"}`, nil)
+	backendsUnknown   = metrics.NewGauge(`opengslb_overwatch_backends{state="unknown"}`, nil)
+	backendsStale     = metrics.NewGauge(`opengslb_overwatch_backends{state="stale"}`, nil)
+)
+
+// countBackends exports how many distinct backends (static and agent
+// reported, of every domain) are in each state, and returns the healthy
+// count. Stale backends are counted both by their state and as stale.
+func countBackends(snap *Snapshot) int {
+	type key struct {
+		service, address, source string
+		port                     uint16
+	}
+	seen := make(map[key]bool)
+	var healthy, unhealthy, unknown, stale int
+	for _, d := range snap.domains {
+		for _, b := range d.Backends {
+			k := key{b.Service, b.Address, b.Source, b.Port}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			switch b.State {
+			case messages.HealthHealthy.String():
+				healthy++
+			case messages.HealthUnhealthy.String():
+				unhealthy++
+			default:
+				unknown++
+			}
+			if b.Stale {
+				stale++
+			}
+		}
+	}
+	backendsHealthy.Set(float64(healthy))
+	backendsUnhealthy.Set(float64(unhealthy))
+	backendsUnknown.Set(float64(unknown))
+	backendsStale.Set(float64(stale))
+	return healthy
 }
 
 // gossiping reports whether agents may report to this overwatch.

@@ -138,11 +138,11 @@ func TestCLIVersion(t *testing.T) {
 	}
 }
 
-func TestCLIAgentNotAvailable(t *testing.T) {
-	cfg := writeFile(t, "agent.toml", "mode = \"agent\"\n")
+func TestCLIAgentRefusesAnInvalidFile(t *testing.T) {
+	cfg := writeFile(t, "agent.toml", "mode = \"agent\"\n[agent.gossip]\nencryption_key = \"not base64!\"\n")
 	r := runCLI(t, "agent", "--config", cfg)
-	if r.code == 0 || !strings.Contains(r.stderr, "not available") {
-		t.Errorf("opengslb agent: want a non-zero exit saying \"not available\"\n%s", r)
+	if r.code != 1 || !strings.Contains(r.stderr, cfg+":3:") || !strings.Contains(r.stderr, "agent.gossip.encryption_key") {
+		t.Errorf("opengslb agent with an invalid file: want exit 1 naming file:line and the key\n%s", r)
 	}
 }
 

@@ -66,9 +66,12 @@ func newApp() *cli.App {
 				}},
 			},
 			{
-				Name:   "version",
-				Usage:  "print the version",
-				Action: func(c *cli.Context) error { _, err := fmt.Fprintln(c.App.Writer, "opengslb", versionString()); return err },
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(c *cli.Context) error {
+					_, err := fmt.Fprintln(c.App.Writer, "opengslb", versionString())
+					return err
+				},
 			},
 		},
 	}

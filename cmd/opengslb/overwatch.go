@@ -13,7 +13,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/opengslb/opengslb/actors/api"
+	"github.com/opengslb/opengslb/actors/gossip"
 	"github.com/opengslb/opengslb/actors/health"
+	"github.com/opengslb/opengslb/actors/hooks"
 	"github.com/opengslb/opengslb/actors/responder"
 	"github.com/opengslb/opengslb/actors/zone"
 	"github.com/opengslb/opengslb/config"
@@ -61,29 +63,38 @@ func runOverwatch(cfg *config.Config, path string) error {
 
 	// Mailbox policies. Health verdicts must not be lost: block, bounded by
 	// the sender's deadline. The health actor only needs the newest config.
+	// Hooks must never stall gossip: reject when full, and count it.
 	zoneBox := runtime.NewMailbox[messages.ZoneMsg]("zone", 1024, runtime.Block, events)
 	healthBox := runtime.NewMailbox[messages.HealthMsg]("health", 1, runtime.Latest, events)
-	for _, box := range []interface {
-		Name() string
-		Len() int
-	}{zoneBox, healthBox} {
-		metrics.GetOrCreateGauge(fmt.Sprintf(`opengslb_mailbox_depth{mailbox=%q}`, box.Name()), func() float64 { return float64(box.Len()) })
-	}
+	hooksBox := runtime.NewMailbox[messages.HookMsg]("hooks", 256, runtime.Reject, events)
+	gossipBox := runtime.NewMailbox[messages.GossipMsg]("gossip", 16, runtime.Block, events)
+	exportDepth(zoneBox, healthBox, hooksBox, gossipBox)
 	published := runtime.NewTopic[messages.SnapshotPublished]("snapshots", events)
 	store := &zone.Store{}
 
+	consumers := []configConsumer{
+		consumer("zone", zoneBox.Address(), func(m messages.ConfigApplied) messages.ZoneMsg { return m }),
+		consumer("health", healthBox.Address(), func(m messages.ConfigApplied) messages.HealthMsg { return m }),
+		consumer("hooks", hooksBox.Address(), func(m messages.ConfigApplied) messages.HookMsg { return m }),
+	}
 	sup := runtime.NewSupervisor("overwatch", runtime.Options{Events: events, StopTimeout: 10 * time.Second})
 	sup.Add(api.NewMetrics(log, cfg.Metrics.ListenAddress))
-	sup.Add(zone.New(log, store, zoneBox, published, cfg, zone.Options{}))
+	self := hooks.Self{Name: cfg.NodeID(), Role: "overwatch", Tags: map[string]string{"role": "overwatch", "region": cfg.Region()}}
+	sup.Add(hooks.New(log, hooksBox, self, cfg.Hooks, hooks.Options{}))
+	sup.Add(zone.New(log, store, zoneBox, published, cfg, zone.Options{Health: healthBox.Address()}))
+	if cfg.Overwatch != nil && cfg.Overwatch.Gossip != nil {
+		g, err := gossip.NewOverwatch(log, gossipBox, zoneBox.Address(), hooksBox.Address(), cfg, gossip.Options{})
+		if err != nil {
+			return fmt.Errorf("overwatch: %w", err)
+		}
+		sup.Add(g)
+		consumers = append(consumers, consumer("gossip", gossipBox.Address(), func(m messages.ConfigApplied) messages.GossipMsg { return m }))
+	}
 	sup.Add(responder.New(log, store, cfg.DNS.ListenAddress, responder.Options{}))
 	sup.Add(health.New(log, healthBox, health.ToZone(zoneBox.Address()), cfg, health.Options{}))
 	sup.Add(&reloader{
 		log: log.With().Str("actor", "reload").Logger(), path: path, load: config.Load,
-		signals: reloads, current: cfg,
-		consumers: []configConsumer{
-			consumer("zone", zoneBox.Address(), func(m messages.ConfigApplied) messages.ZoneMsg { return m }),
-			consumer("health", healthBox.Address(), func(m messages.ConfigApplied) messages.HealthMsg { return m }),
-		},
+		signals: reloads, current: cfg, consumers: consumers,
 	})
 	configLoadedAt.Set(float64(time.Now().Unix()))
 
@@ -112,5 +123,17 @@ func forwardSignals(ctx context.Context, hups <-chan os.Signal, reloads chan<- s
 			default:
 			}
 		}
+	}
+}
+
+type mailbox interface {
+	Name() string
+	Len() int
+}
+
+// exportDepth exports each mailbox's depth as opengslb_mailbox_depth.
+func exportDepth(boxes ...mailbox) {
+	for _, box := range boxes {
+		metrics.GetOrCreateGauge(fmt.Sprintf(`opengslb_mailbox_depth{mailbox=%q}`, box.Name()), func() float64 { return float64(box.Len()) })
 	}
 }

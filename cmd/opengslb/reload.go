@@ -15,10 +15,10 @@ import (
 )
 
 var (
-	reloadsOK       = metrics.NewCounter(`opengslb_config_reloads_total{result="success"}`)
-	reloadsFailed   = metrics.NewCounter(`opengslb_config_reloads_total{result="failure"}`)
-	lastReloadOK    = metrics.NewGauge(`opengslb_config_last_reload_success_timestamp_seconds`, nil)
-	configLoadedAt  = metrics.NewGauge(`opengslb_config_loaded_timestamp_seconds`, nil)
+	reloadsOK        = metrics.NewCounter(`opengslb_config_reloads_total{result="success"}`)
+	reloadsFailed    = metrics.NewCounter(`opengslb_config_reloads_total{result="failure"}`)
+	lastReloadOK     = metrics.NewGauge(`opengslb_config_last_reload_success_timestamp_seconds`, nil)
+	configLoadedAt   = metrics.NewGauge(`opengslb_config_loaded_timestamp_seconds`, nil)
 	configGeneration = metrics.NewGauge(`opengslb_config_generation`, nil)
 )
 
@@ -27,9 +27,9 @@ var (
 // or one that changes what cannot change live, is refused and the running
 // configuration keeps serving.
 type reloader struct {
-	log     zerolog.Logger
-	path    string
-	load    func(string) (*config.Config, error)
+	log  zerolog.Logger
+	path string
+	load func(string) (*config.Config, error)
 	// consumers receive every applied configuration, in order.
 	consumers []configConsumer
 	signals   <-chan struct{}

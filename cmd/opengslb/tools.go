@@ -35,10 +35,6 @@ func keygenGossipCommand(c *cli.Context) error {
 	return err
 }
 
-func runAgentCommand(c *cli.Context) error {
-	return errors.New("agent: not available yet in this release; agents and gossip arrive with the gossip capability (run `opengslb overwatch` with static [[backends]] meanwhile)")
-}
-
 func runByMode(c *cli.Context) error {
 	path := c.String("config")
 	if path == "" {
@@ -49,8 +45,8 @@ func runByMode(c *cli.Context) error {
 		return err
 	}
 	switch cfg.Mode {
-	case "agent":
-		return runAgentCommand(c)
+	case config.ModeAgent:
+		return runAgent(cfg, path)
 	default:
 		return runOverwatch(cfg, path)
 	}

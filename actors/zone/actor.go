@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -53,6 +54,9 @@ type Actor struct {
 	// exported holds the domains whose per-domain series exist, so a
 	// domain removed by a reload stops being exported.
 	exported map[string]bool
+	// disagree holds the agent backends an agent calls healthy but this
+	// overwatch's validation cannot reach, to log each one once.
+	disagree map[string]bool
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -243,6 +247,7 @@ func (a *Actor) rebuild() error {
 		setFallbackGauge(d)
 	}
 	healthy := countBackends(snap)
+	a.reportDisagreements(snap)
 	a.log.Debug().Uint32("serial", serial).Int("domains", len(snap.domains)).Int("healthy", healthy).Msg("snapshot published")
 	if a.published != nil {
 		a.published.Publish(messages.SnapshotPublished{
@@ -294,6 +299,35 @@ func countBackends(snap *Snapshot) int {
 	backendsUnknown.Set(float64(unknown))
 	backendsStale.Set(float64(stale))
 	return healthy
+}
+
+var validationDisagreements = metrics.NewGauge(`opengslb_overwatch_validation_disagreements`, nil)
+
+// reportDisagreements logs each agent backend that its agent calls healthy
+// while this overwatch's validation finds it unreachable (it is not
+// served), once when it starts and once when it ends, and exports the count.
+func (a *Actor) reportDisagreements(snap *Snapshot) {
+	now := make(map[string]bool)
+	for _, d := range snap.domains {
+		for _, b := range d.Backends {
+			if b.Claimed != messages.HealthHealthy.String() || b.Validated != messages.HealthUnhealthy.String() {
+				continue
+			}
+			key := b.Service + "/" + b.Address + ":" + strconv.Itoa(int(b.Port)) + " from " + b.Source
+			now[key] = true
+			if !a.disagree[key] {
+				a.log.Warn().Str("service", b.Service).Str("backend", b.Address).Uint16("port", b.Port).Str("agent", b.Source).
+					Msg("agent says healthy but this overwatch cannot reach it: not served")
+			}
+		}
+	}
+	for key := range a.disagree {
+		if !now[key] {
+			a.log.Info().Str("backend", key).Msg("validation agrees with the agent again")
+		}
+	}
+	a.disagree = now
+	validationDisagreements.Set(float64(len(now)))
 }
 
 // gossiping reports whether agents may report to this overwatch.

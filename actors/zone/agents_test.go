@@ -139,6 +139,9 @@ func TestAgentReportsAreServedAndWithdrawn(t *testing.T) {
 	// The overwatch's own validation overrules an agent's "healthy".
 	h.send(t, messages.BackendHealth{Key: messages.BackendKey{Service: "webapp", Address: netip.MustParseAddr("10.0.1.12"), Port: 8080}, State: messages.HealthUnhealthy})
 	waitFor(t, h.harness, "validation to pull 10.0.1.12", func(s *Snapshot) bool { return served(s) == 1 })
+	if got := validationDisagreements.Get(); got != 1 {
+		t.Errorf("opengslb_overwatch_validation_disagreements = %v, want 1", got)
+	}
 
 	// An older sequence is ignored; a failed agent is withdrawn at once.
 	h.send(t, report("web-1", 0, h.clock.Now()))

@@ -91,7 +91,17 @@ func runOverwatch(cfg *config.Config, path string) error {
 		consumers = append(consumers, consumer("gossip", gossipBox.Address(), func(m messages.ConfigApplied) messages.GossipMsg { return m }))
 	}
 	sup.Add(responder.New(log, store, cfg.DNS.ListenAddress, responder.Options{}))
-	sup.Add(health.New(log, healthBox, health.ToZone(zoneBox.Address()), cfg, health.Options{}))
+	// Verdicts go to the zone (must arrive) and, best effort, to the
+	// backend-health hooks (a full hooks mailbox refuses and counts).
+	toZone := health.ToZone(zoneBox.Address())
+	report := func(ctx context.Context, m messages.BackendHealth) error {
+		if err := toZone(ctx, m); err != nil {
+			return err
+		}
+		_ = hooksBox.Address().Send(ctx, messages.HookEvent{Event: config.HookBackendHealth, Backend: &m, At: m.At})
+		return nil
+	}
+	sup.Add(health.New(log, healthBox, report, cfg, health.Options{}))
 	sup.Add(&reloader{
 		log: log.With().Str("actor", "reload").Logger(), path: path, load: config.Load,
 		signals: reloads, current: cfg, consumers: consumers,

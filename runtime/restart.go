@@ -16,7 +16,7 @@ var ErrPanic = errors.New("panic")
 // with the supervisor beyond the escalation channel.
 func (s *Supervisor) supervise(c *child, escalate chan<- escalation) {
 	defer close(c.done)
-	b := backoff{min: s.opts.MinBackoff, max: s.opts.MaxBackoff}
+	b := Backoff{Min: s.opts.MinBackoff, Max: s.opts.MaxBackoff}
 	var failures []time.Time
 	restarts := 0
 	for {
@@ -54,9 +54,9 @@ func (s *Supervisor) supervise(c *child, escalate chan<- escalation) {
 		}
 
 		if now.Sub(began) >= s.opts.StableAfter {
-			b.reset()
+			b.Reset()
 		}
-		delay := b.next()
+		delay := b.Next()
 		restarts++
 		s.emit(Event{Kind: ActorRestarting, Actor: c.name, Err: err, Backoff: delay, Restarts: restarts})
 		timer := time.NewTimer(delay)

@@ -643,7 +643,7 @@ func (r *run) startJoin() {
 	}
 	r.joining, r.joinAttempts, r.joinErr = true, 0, ""
 	s, ctx, log := r.serf, r.ctx, r.a.log
-	bo := backoff{min: r.a.opts.RetryMin, max: r.a.opts.RetryMax}
+	bo := runtime.Backoff{Min: r.a.opts.RetryMin, Max: r.a.opts.RetryMax}
 	agent, self := r.a.set.role == RoleAgent, r.a.set.node
 	r.spawn("join", func() {
 		for attempt := 1; ; attempt++ {
@@ -666,7 +666,7 @@ func (r *run) startJoin() {
 					err = errors.New("no node answered")
 					res.err = err
 				}
-				res.retryIn = bo.next()
+				res.retryIn = bo.Next()
 				joinFailures.Inc()
 				ev := log.Info()
 				what := "cannot join any other overwatch yet"
@@ -726,24 +726,6 @@ func flatErr(err error) string {
 		return ""
 	}
 	return strings.Join(strings.Fields(err.Error()), " ")
-}
-
-// backoff is a doubling delay with jitter in [d/2, d], capped at max, so
-// agents that lost the same overwatch do not retry in lockstep.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	switch {
-	case b.cur == 0:
-		b.cur = b.min
-	case b.cur > b.max/2:
-		b.cur = b.max
-	default:
-		b.cur *= 2
-	}
-	return jitter(b.cur)
 }
 
 func (r *run) publish() {

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -44,13 +40,8 @@ func runAgent(cfg *config.Config, path string) error {
 	events := runtimeEvents(log)
 	registerBuildInfo()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, reloads, stop := daemonSignals()
 	defer stop()
-	hups := make(chan os.Signal, 1)
-	signal.Notify(hups, syscall.SIGHUP)
-	defer signal.Stop(hups)
-	reloads := make(chan struct{}, 1)
-	go forwardSignals(ctx, hups, reloads)
 
 	// Local verdicts must reach the gossip actor: block, bounded. Hooks
 	// must never stall gossip: reject when full, and count it.

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -53,13 +50,8 @@ func runOverwatch(cfg *config.Config, path string) error {
 	events := runtimeEvents(log)
 	registerBuildInfo()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, reloads, stop := daemonSignals()
 	defer stop()
-	hups := make(chan os.Signal, 1)
-	signal.Notify(hups, syscall.SIGHUP)
-	defer signal.Stop(hups)
-	reloads := make(chan struct{}, 1)
-	go forwardSignals(ctx, hups, reloads)
 
 	// Mailbox policies. Health verdicts must not be lost: block, bounded by
 	// the sender's deadline. The health actor only needs the newest config.
@@ -118,22 +110,6 @@ func runOverwatch(cfg *config.Config, path string) error {
 	}
 	log.Info().Msg("overwatch stopped")
 	return nil
-}
-
-// forwardSignals turns SIGHUPs into reload requests; several signals
-// while one reload runs collapse into one more reload.
-func forwardSignals(ctx context.Context, hups <-chan os.Signal, reloads chan<- struct{}) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hups:
-			select {
-			case reloads <- struct{}{}:
-			default:
-			}
-		}
-	}
 }
 
 type mailbox interface {

@@ -276,4 +276,3 @@ func (r *run) serviceStatus() []ServiceStatus {
 	sort.Slice(out, func(i, j int) bool { return out[i].Service < out[j].Service })
 	return out
 }
-

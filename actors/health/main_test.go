@@ -17,6 +17,7 @@ import (
 	"github.com/opengslb/opengslb/config"
 	"github.com/opengslb/opengslb/messages"
 	"github.com/opengslb/opengslb/runtime"
+	"github.com/opengslb/opengslb/runtime/runtimetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -25,16 +26,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // machine under -race, short enough that a hang fails instead of stalling.
 const within = 5 * time.Second
 
-// waitFor polls cond until it holds or the bound passes (nats' checkFor).
+// waitFor polls cond until it holds or the bound passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	runtimetest.WaitFor(t, within, what, cond)
 }
 
 // flipServer is a real HTTP(S) server on 127.0.0.1 whose status can be

@@ -85,6 +85,9 @@ func applyDefaults(c *Config, defined func(path string) bool) {
 	setString(&c.DNS.ListenAddress, "dns.listen_address", defaultDNSListen)
 	setString(&c.Metrics.ListenAddress, "metrics.listen_address", defaultMetricsListen)
 	setString(&c.API.ListenAddress, "api.listen_address", defaultAPIListen)
+	if !defined("api.allowed_networks") {
+		c.API.AllowedNetworks = []string{"127.0.0.0/8", "::1/128"}
+	}
 	if !defined("dns.default_ttl") {
 		c.DNS.DefaultTTL = defaultTTL
 	}

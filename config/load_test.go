@@ -121,7 +121,7 @@ func TestLoadFull(t *testing.T) {
 			NegativeTTL:   120,
 		},
 		Metrics: Listener{ListenAddress: "127.0.0.1:0"},
-		API:     Listener{ListenAddress: "[::1]:9090"},
+		API:     API{ListenAddress: "[::1]:9090", AllowedNetworks: []string{"127.0.0.0/8", "::1/128"}},
 		Overwatch: &Overwatch{
 			Identity:    Identity{NodeID: "overwatch-us-east-1", Region: "us-east"},
 			AgentTokens: map[string]string{"web": "web-token-0123456789", "api": "api-token-0123456789"},
@@ -212,7 +212,7 @@ port = 80
 			NegativeTTL:   60,
 		},
 		Metrics: Listener{ListenAddress: "0.0.0.0:9091"},
-		API:     Listener{ListenAddress: "127.0.0.1:9090"},
+		API:     API{ListenAddress: "127.0.0.1:9090", AllowedNetworks: []string{"127.0.0.0/8", "::1/128"}},
 		Domains: []Domain{{Name: "webapp.gslb.example.com.", Service: "webapp", Routing: RoutingRoundRobin, TTL: 30, Fallback: FallbackAll}},
 		Backends: []Backend{{
 			Service: "webapp", Address: "10.0.1.10", Port: 80, Weight: 100, Priority: 1,
@@ -335,7 +335,7 @@ func TestLoadAgentFull(t *testing.T) {
 		Logging: Logging{Level: "info", Format: "json"},
 		DNS:     DNS{ListenAddress: "0.0.0.0:53", DefaultTTL: 30, NegativeTTL: 60},
 		Metrics: Listener{ListenAddress: "0.0.0.0:9091"},
-		API:     Listener{ListenAddress: "127.0.0.1:9090"},
+		API:     API{ListenAddress: "127.0.0.1:9090", AllowedNetworks: []string{"127.0.0.0/8", "::1/128"}},
 		Hooks:   []Hook{{Event: HookBackendHealth, Command: "/usr/local/bin/notify.sh", Timeout: Duration{30 * time.Second}}},
 		Agent: &Agent{
 			Identity:      Identity{NodeID: "web-1", Region: "us-east"},

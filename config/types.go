@@ -15,7 +15,7 @@ type Config struct {
 	Logging Logging  `toml:"logging"`
 	DNS     DNS      `toml:"dns"`
 	Metrics Listener `toml:"metrics"`
-	API     Listener `toml:"api"`
+	API     API      `toml:"api"`
 
 	Domains  []Domain  `toml:"domains"`
 	Backends []Backend `toml:"backends"`
@@ -52,6 +52,24 @@ type DNS struct {
 	Hostmaster string `toml:"hostmaster"`
 	// NegativeTTL is the SOA MINIMUM and the TTL of negative answers.
 	NegativeTTL uint32 `toml:"negative_ttl"`
+}
+
+// API is the HTTP API's listener and its access rules.
+type API struct {
+	ListenAddress string `toml:"listen_address"`
+	// TLSCertFile and TLSKeyFile, both set, serve HTTPS.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
+	// AllowedNetworks may read (and, with the token, write); default
+	// loopback only. Canonical prefixes after load.
+	AllowedNetworks []string `toml:"allowed_networks"`
+	// TrustProxyHeaders takes the client's address from X-Forwarded-For
+	// (the last hop) instead of the connection, for an API behind a proxy.
+	TrustProxyHeaders bool `toml:"trust_proxy_headers"`
+	// AuthToken, when set, must be presented as "Authorization: Bearer"
+	// on every request that changes state. Without it, such requests are
+	// taken from loopback clients only.
+	AuthToken string `toml:"auth_token" secret:"true"`
 }
 
 // Listener is a table that only names an address to listen on.

@@ -144,6 +144,7 @@ func (v *validator) top() {
 	v.listen("dns.listen_address", c.DNS.ListenAddress)
 	v.listen("metrics.listen_address", c.Metrics.ListenAddress)
 	v.listen("api.listen_address", c.API.ListenAddress)
+	v.api(&c.API)
 	if c.Overwatch != nil && c.Mode == ModeAgent {
 		v.p.add("overwatch", "belongs in an overwatch's file: only valid when mode = %q", ModeOverwatch)
 	}

@@ -43,6 +43,10 @@ func TestValidationErrors(t *testing.T) {
 		{"metrics listen named port", zoneOK + "[metrics]\nlisten_address = \"localhost:http\" #!\n", "metrics.listen_address", "port must be a number", ""},
 		{"api listen port range", zoneOK + "[api]\nlisten_address = \":70000\" #!\n", "api.listen_address", "port must be a number from 0 to 65535", ""},
 		{"api listen bad host", zoneOK + "[api]\nlisten_address = \"bad host:80\" #!\n", "api.listen_address", "neither an IP address nor a host name", ""},
+		{"api allowed network", zoneOK + "[api]\nallowed_networks = [\"10.0.0.0/8\", \"office\"] #!\n", "api.allowed_networks[1]", `"office" is not a CIDR network`, ""},
+		{"api tls half", zoneOK + "[api] #!\ntls_cert_file = \"/etc/ssl/api.pem\"\n", "api", "tls_cert_file and tls_key_file go together", ""},
+		{"api tls missing files", zoneOK + "[api]\ntls_cert_file = \"/nonexistent/api.pem\" #!\ntls_key_file = \"/nonexistent/api.key\"\n", "api.tls_cert_file", "cannot load the certificate pair /nonexistent/api.pem", ""},
+		{"api short token", zoneOK + "[api]\nauth_token = \"short-secret\" #!\n", "api.auth_token", "at least 16", "short-secret"},
 		{"overwatch table in agent mode", agentOK + "[overwatch.identity] #!\nnode_id = \"x\"\n", "overwatch", `belongs in an overwatch's file: only valid when mode = "overwatch"`, ""},
 		{"agent table in overwatch mode", zoneOK + "[agent.identity] #!\nnode_id = \"x\"\n", "agent", `only valid when mode = "agent"`, ""},
 		{"domains in agent mode", agentOK + "[[domains]] #!\nname = \"webapp.gslb.example.com\"\n[[domains]]\nname = \"api.gslb.example.com\"\n", "domains", "belongs in an overwatch's file", ""},
@@ -288,5 +292,22 @@ func TestValidButUnusual(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			mustLoad(t, tt.text)
 		})
+	}
+}
+
+func TestAPIDefaultsAndCanonicalNetworks(t *testing.T) {
+	cfg, err := Parse("api.toml", []byte(zoneOK))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.API.AllowedNetworks, " "); got != "127.0.0.0/8 ::1/128" {
+		t.Errorf("default allowed_networks %q, want loopback only", got)
+	}
+	cfg, err = Parse("api.toml", []byte(zoneOK+"[api]\nallowed_networks = [\"10.1.2.3/8\", \"192.0.2.7\", \"2001:DB8::/32\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.API.AllowedNetworks, " "); got != "10.0.0.0/8 192.0.2.7/32 2001:db8::/32" {
+		t.Errorf("allowed_networks %q, want canonical prefixes", got)
 	}
 }

@@ -54,6 +54,9 @@ type Actor struct {
 	// exported holds the domains whose per-domain series exist, so a
 	// domain removed by a reload stops being exported.
 	exported map[string]bool
+	// overrides are the operator's decisions, keyed by Override.Key; nil
+	// until loaded from data_dir.
+	overrides map[string]messages.Override
 	// disagree holds the agent backends an agent calls healthy but this
 	// overwatch's validation cannot reach, to log each one once.
 	disagree map[string]bool
@@ -103,6 +106,10 @@ func (a *Actor) Ready() <-chan struct{} { return a.ready }
 // Run publishes a snapshot of the current state, then rebuilds after every
 // burst of changes until ctx ends.
 func (a *Actor) Run(ctx context.Context) error {
+	if err := a.loadOverrides(); err != nil {
+		a.overrides = nil
+		return fmt.Errorf("%w: %w", err, runtime.ErrFatal)
+	}
 	if err := a.rebuild(); err != nil && a.store.Load() == nil {
 		// Nothing to serve at all: a restart will not fix a snapshot
 		// that cannot be built from this configuration.
@@ -130,6 +137,7 @@ func (a *Actor) Run(ctx context.Context) error {
 			changed = a.apply(msg)
 		case <-ages.C:
 			changed = a.age()
+			changed = a.expireOverrides() || changed
 		case <-timeout:
 			timer, timeout = nil, nil
 			if err := a.rebuild(); err != nil {
@@ -164,6 +172,10 @@ func (a *Actor) apply(msg messages.ZoneMsg) bool {
 		}
 		a.health[key] = m.State
 		return true
+	case messages.SetOverride:
+		return a.setOverride(m)
+	case messages.ClearOverride:
+		return a.clearOverride(m)
 	case messages.AgentReport:
 		return a.report(m)
 	case messages.AgentGone:
@@ -232,7 +244,8 @@ func (a *Actor) rebuild() error {
 	if serial <= a.serial {
 		serial = a.serial + 1
 	}
-	snap, err := Build(Input{Config: a.cfg, Health: a.health, Agents: a.agentBackends(), Cold: !a.warm}, serial, a.generation, started)
+	snap, err := Build(Input{Config: a.cfg, Health: a.health, Agents: a.agentBackends(), Cold: !a.warm,
+		Overrides: sortedOverrides(a.overrides), Now: started}, serial, a.generation, started)
 	if err != nil {
 		snapshotBuildErrors.Inc()
 		return fmt.Errorf("zone: build snapshot for generation %d: %w", a.generation, err)

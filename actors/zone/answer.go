@@ -29,6 +29,29 @@ type Answer struct {
 	// DependsOnClient is true when the choice is seeded from the client's
 	// address or subnet, so an ECS reply must carry a non-zero scope.
 	DependsOnClient bool
+	// Addresses are what answers draw from, for the API to show.
+	Addresses []string
+
+	// For drawsFrom: failover's chosen priority, and whether weighted
+	// left zero-weight backends out.
+	failover     bool
+	primary      int
+	weightedOnly bool
+}
+
+// drawsFrom filters backends to those the answer can contain.
+func (a *Answer) drawsFrom(backends []candidate) []candidate {
+	var out []candidate
+	for _, b := range backends {
+		switch {
+		case a.kind == choiceNone || a.kind == choiceFail:
+		case a.failover && b.view.Priority != a.primary:
+		case a.weightedOnly && b.view.Weight == 0:
+		default:
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // Pick returns the records to answer with. seed identifies the client and

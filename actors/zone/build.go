@@ -39,6 +39,10 @@ type Input struct {
 	// (resolvers ask the next nameserver) rather than a negative answer
 	// they would cache.
 	Cold bool
+	// Overrides are the operator's decisions; those expired at Now are
+	// ignored.
+	Overrides []messages.Override
+	Now       time.Time
 }
 
 // AgentBackend is one backend an agent reported, as the zone holds it.
@@ -59,6 +63,7 @@ func Build(in Input, serial uint32, generation uint64, now time.Time) (*Snapshot
 		Generation: generation,
 		Built:      now,
 		names:      make(map[string]*Node),
+		overrides:  in.Overrides,
 	}
 	for _, name := range cfg.DNS.Zones {
 		z, err := buildZone(cfg.DNS, name, serial)
@@ -158,7 +163,37 @@ func candidates(in Input) (map[string][]candidate, error) {
 			Claimed: claimed.String(), Validated: validated.String(), Stale: ab.Stale, LastReport: ab.Received,
 		}})
 	}
+	applyOverrides(out, in.Overrides, in.Now)
 	return out, nil
+}
+
+// applyOverrides lets an operator's decision beat health: "up" serves a
+// backend whatever its checks say, "down" and "drain" keep it out. A
+// backend's own override beats its service's.
+func applyOverrides(byService map[string][]candidate, overrides []messages.Override, now time.Time) {
+	if len(overrides) == 0 {
+		return
+	}
+	index := make(map[string]messages.Override, len(overrides))
+	for _, o := range overrides {
+		if o.Expires.IsZero() || now.Before(o.Expires) {
+			index[o.Key()] = o
+		}
+	}
+	for service, list := range byService {
+		for i := range list {
+			c := &list[i]
+			o, ok := index[messages.Override{Service: service, Backend: netip.AddrPortFrom(c.addr, c.view.Port)}.Key()]
+			if !ok {
+				o, ok = index[service]
+			}
+			if !ok {
+				continue
+			}
+			c.view.Override = o.State
+			c.view.Served = o.State == messages.OverrideUp
+		}
+	}
 }
 
 func parent(name string) string {
@@ -247,9 +282,14 @@ func buildDomain(dc config.Domain, backends []candidate, cold bool) (*Domain, er
 			return d, nil
 		default:
 			// Fail open: a backend that merely looks down to us beats
-			// telling every client that the service does not exist.
-			chosen = backends
-			for i := range d.Backends {
+			// telling every client that the service does not exist. One
+			// an operator took out stays out.
+			chosen = nil
+			for i, c := range backends {
+				if c.view.Override == messages.OverrideDown || c.view.Override == messages.OverrideDrain {
+					continue
+				}
+				chosen = append(chosen, c)
 				d.Backends[i].Served = true
 			}
 		}
@@ -275,6 +315,21 @@ func buildDomain(dc config.Domain, backends []candidate, cold bool) (*Domain, er
 }
 
 func buildAnswer(dc config.Domain, backends []candidate, qtype uint16) (Answer, error) {
+	a, err := buildChoice(dc, backends, qtype)
+	if err != nil {
+		return Answer{}, err
+	}
+	seen := make(map[netip.Addr]bool)
+	for _, b := range a.drawsFrom(backends) {
+		if !seen[b.addr] {
+			seen[b.addr] = true
+			a.Addresses = append(a.Addresses, b.addr.String())
+		}
+	}
+	return a, nil
+}
+
+func buildChoice(dc config.Domain, backends []candidate, qtype uint16) (Answer, error) {
 	if len(backends) == 0 {
 		return Answer{kind: choiceNone}, nil
 	}
@@ -291,7 +346,7 @@ func buildAnswer(dc config.Domain, backends []candidate, qtype uint16) (Answer, 
 			}
 		}
 		set, err := packAddresses(dc, chosen, qtype)
-		return Answer{kind: choiceFixed, variants: []RRSet{set}}, err
+		return Answer{kind: choiceFixed, variants: []RRSet{set}, primary: primary, failover: true}, err
 
 	case config.RoutingWeighted:
 		weighted := backends[:0:0]
@@ -306,7 +361,7 @@ func buildAnswer(dc config.Domain, backends []candidate, qtype uint16) (Answer, 
 			// nothing, since the operator kept these backends in.
 			weighted = backends
 		}
-		a := Answer{kind: choiceWeight, DependsOnClient: len(weighted) > 1}
+		a := Answer{kind: choiceWeight, DependsOnClient: len(weighted) > 1, weightedOnly: !equal}
 		var sum uint64
 		for _, b := range weighted {
 			set, err := packAddresses(dc, []candidate{b}, qtype)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/opengslb/opengslb/messages"
 )
 
 // Snapshot is everything the responder needs to answer, prepared in advance:
@@ -26,7 +28,13 @@ type Snapshot struct {
 	names map[string]*Node
 	// domains lists the domains in configuration order, for the API.
 	domains []*Domain
+	// overrides are the operator's decisions this snapshot applied.
+	overrides []messages.Override
 }
+
+// Overrides returns the overrides in force when the snapshot was built,
+// sorted by what they cover.
+func (s *Snapshot) Overrides() []messages.Override { return s.overrides }
 
 // Zone is one authoritative zone.
 type Zone struct {
@@ -93,7 +101,10 @@ type BackendView struct {
 	Validated  string
 	Stale      bool
 	LastReport time.Time
-	Served     bool
+	// Override is the operator's state for it ("drain", "down", "up"), if
+	// any; it beats health.
+	Override string
+	Served   bool
 }
 
 // RRSet is one or more resource records in wire form with their count.

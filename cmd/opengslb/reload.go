@@ -33,6 +33,8 @@ type reloader struct {
 	// consumers receive every applied configuration, in order.
 	consumers []configConsumer
 	signals   <-chan struct{}
+	// requests carries POST /api/v1/reload, which wants the outcome.
+	requests *runtime.Mailbox[messages.ReloadMsg]
 
 	current    *config.Config
 	generation uint64
@@ -54,29 +56,56 @@ func consumer[T any](name string, to runtime.Address[T], wrap func(messages.Conf
 func (r *reloader) Name() string { return "reload" }
 
 func (r *reloader) Run(ctx context.Context) error {
+	var requests <-chan messages.ReloadMsg
+	if r.requests != nil {
+		requests = r.requests.Receive()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.signals:
-			if err := r.reload(ctx); err != nil {
-				reloadsFailed.Inc()
-				r.log.Error().Err(err).Str("file", r.path).Msg("reload refused; the running configuration keeps serving")
+			r.handle(ctx)
+		case msg := <-requests:
+			req, ok := msg.(messages.ReloadRequest)
+			if !ok {
+				r.log.Warn().Type("message", msg).Msg("unknown message dropped")
 				continue
 			}
-			reloadsOK.Inc()
-			lastReloadOK.Set(float64(time.Now().Unix()))
+			res := r.handle(ctx)
+			if req.Reply != nil {
+				select {
+				case req.Reply <- res:
+				default: // the asker gave up; the outcome is in the log
+				}
+			}
 		}
 	}
 }
 
-func (r *reloader) reload(ctx context.Context) error {
+// handle runs one reload and counts and logs its outcome.
+func (r *reloader) handle(ctx context.Context) messages.ReloadResult {
+	res := r.reload(ctx)
+	if res.Err != nil {
+		reloadsFailed.Inc()
+		r.log.Error().Err(res.Err).Str("file", r.path).Msg("reload refused; the running configuration keeps serving")
+		return res
+	}
+	reloadsOK.Inc()
+	lastReloadOK.Set(float64(time.Now().Unix()))
+	return res
+}
+
+func (r *reloader) reload(ctx context.Context) messages.ReloadResult {
+	res := messages.ReloadResult{Generation: r.generation}
 	if r.path == "" {
-		return fmt.Errorf("reload: this node runs the built-in demo configuration, which has no file to re-read")
+		res.Err = fmt.Errorf("reload: this node runs the built-in demo configuration, which has no file to re-read")
+		return res
 	}
 	next, err := r.load(r.path)
 	if err != nil {
-		return fmt.Errorf("reload %s: %w", r.path, err)
+		res.Err = fmt.Errorf("reload %s: %w", r.path, err)
+		return res
 	}
 	changes := config.Diff(r.current, next)
 	var refused []string
@@ -90,17 +119,19 @@ func (r *reloader) reload(ctx context.Context) error {
 		}
 	}
 	if len(refused) > 0 {
-		return fmt.Errorf("reload %s: %s", r.path, strings.Join(refused, "; "))
+		res.Err = fmt.Errorf("reload %s: %s", r.path, strings.Join(refused, "; "))
+		return res
 	}
 	if len(changes) == 0 {
 		r.log.Info().Str("file", r.path).Msg("reload: configuration unchanged")
-		return nil
+		return res
 	}
 	r.generation++
 	applied := messages.ConfigApplied{Config: next, Generation: r.generation}
 	for _, c := range r.consumers {
 		if err := c.send(ctx, applied); err != nil {
-			return fmt.Errorf("reload %s: hand the new configuration to the %s actor: %w", r.path, c.name, err)
+			res.Err = fmt.Errorf("reload %s: hand the new configuration to the %s actor: %w", r.path, c.name, err)
+			return res
 		}
 	}
 	r.current = next
@@ -111,5 +142,5 @@ func (r *reloader) reload(ctx context.Context) error {
 		summary = append(summary, c.String())
 	}
 	r.log.Info().Str("file", r.path).Uint64("generation", r.generation).Strs("changes", summary).Msg("configuration reloaded")
-	return nil
+	return messages.ReloadResult{Applied: true, Generation: r.generation, Changes: summary}
 }

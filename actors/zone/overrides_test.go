@@ -131,4 +131,3 @@ func TestCorruptOverridesFileStopsStartUp(t *testing.T) {
 		t.Fatalf("Run with a corrupt overrides file: %v; want a fatal error naming %s", err, path)
 	}
 }
-

@@ -11,8 +11,8 @@ import (
 
 func main() {
 	if err := newApp().Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "opengslb:", err)
-		os.Exit(1)
+		// 1 for failures, 2 for usage errors (cli.Exit carries the code).
+		os.Exit(reportError(os.Stderr, err))
 	}
 }
 
@@ -65,6 +65,12 @@ func newApp() *cli.App {
 					Action: keygenGossipCommand,
 				}},
 			},
+			clientStatusCommand(),
+			clientBackendsCommand(),
+			clientAgentsCommand(),
+			clientOverrideCommand(),
+			clientReloadCommand(),
+			clientHACommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

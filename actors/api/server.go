@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"sync"
@@ -17,6 +19,9 @@ type listener struct {
 	name    string // for errors: "metrics", "api"
 	key     string // the config key of the address, for errors
 	address string
+	// errorLog, when set, takes the server's own complaints (TLS
+	// handshake failures, bad requests) instead of the standard logger.
+	errorLog *log.Logger
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -39,6 +44,12 @@ func (l *listener) Addr() string {
 }
 
 func (l *listener) serve(ctx context.Context, handler http.Handler, started func(addr string)) error {
+	return l.serveTLS(ctx, handler, nil, started)
+}
+
+// serveTLS is serve with HTTPS when tlsConfig is not nil; tlsConfig must
+// hold the certificate (Certificates or GetCertificate).
+func (l *listener) serveTLS(ctx context.Context, handler http.Handler, tlsConfig *tls.Config, started func(addr string)) error {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", l.address)
 	if err != nil {
 		return fmt.Errorf("%s: listen on %s (%s): %w", l.name, l.address, l.key, err)
@@ -50,6 +61,8 @@ func (l *listener) serve(ctx context.Context, handler http.Handler, started func
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
+		TLSConfig:         tlsConfig,
+		ErrorLog:          l.errorLog,
 	}
 	l.mu.Lock()
 	l.bound = ln.Addr().String()
@@ -58,7 +71,16 @@ func (l *listener) serve(ctx context.Context, handler http.Handler, started func
 	started(ln.Addr().String())
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			// The certificate is in TLSConfig, so no files are named here;
+			// ServeTLS also enables HTTP/2 as Serve over a TLS listener
+			// would not.
+			served <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
 	select {
 	case <-ctx.Done():
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -69,20 +69,23 @@ func runOverwatch(cfg *config.Config, path string) error {
 		consumer("health", healthBox.Address(), func(m messages.ConfigApplied) messages.HealthMsg { return m }),
 		consumer("hooks", hooksBox.Address(), func(m messages.ConfigApplied) messages.HookMsg { return m }),
 	}
+	reloadBox := runtime.NewMailbox[messages.ReloadMsg]("reload", 4, runtime.Reject, events)
 	sup := runtime.NewSupervisor("overwatch", runtime.Options{Events: events, StopTimeout: 10 * time.Second})
 	sup.Add(api.NewMetrics(log, cfg.Metrics.ListenAddress))
 	self := hooks.Self{Name: cfg.NodeID(), Role: "overwatch", Tags: map[string]string{"role": "overwatch", "region": cfg.Region()}}
 	sup.Add(hooks.New(log, hooksBox, self, cfg.Hooks, hooks.Options{}))
 	sup.Add(zone.New(log, store, zoneBox, published, cfg, zone.Options{Health: healthBox.Address()}))
+	var g *gossip.Actor
 	if cfg.Overwatch != nil && cfg.Overwatch.Gossip != nil {
-		g, err := gossip.NewOverwatch(log, gossipBox, zoneBox.Address(), hooksBox.Address(), cfg, gossip.Options{})
-		if err != nil {
+		var err error
+		if g, err = gossip.NewOverwatch(log, gossipBox, zoneBox.Address(), hooksBox.Address(), cfg, gossip.Options{}); err != nil {
 			return fmt.Errorf("overwatch: %w", err)
 		}
 		sup.Add(g)
 		consumers = append(consumers, consumer("gossip", gossipBox.Address(), func(m messages.ConfigApplied) messages.GossipMsg { return m }))
 	}
-	sup.Add(responder.New(log, store, cfg.DNS.ListenAddress, responder.Options{}))
+	dns := responder.New(log, store, cfg.DNS.ListenAddress, responder.Options{})
+	sup.Add(dns)
 	// Verdicts go to the zone (must arrive) and, best effort, to the
 	// backend-health hooks (a full hooks mailbox refuses and counts).
 	toZone := health.ToZone(zoneBox.Address())
@@ -96,8 +99,21 @@ func runOverwatch(cfg *config.Config, path string) error {
 	sup.Add(health.New(log, healthBox, report, cfg, health.Options{}))
 	sup.Add(&reloader{
 		log: log.With().Str("actor", "reload").Logger(), path: path, load: config.Load,
-		signals: reloads, current: cfg, consumers: consumers,
+		signals: reloads, requests: reloadBox, current: cfg, consumers: consumers,
 	})
+	// The API starts last so that it drains first: readiness turns 503
+	// before anything else stops.
+	sup.Add(api.NewOverwatch(log, cfg.API, api.OverwatchSources{
+		Store:   store,
+		Zone:    zoneBox.Address(),
+		Reload:  reloadBox.Address(),
+		Ready:   overwatchReadiness(store, dns, g),
+		Agents:  agentsOf(g),
+		Node:    cfg.NodeID(),
+		Region:  cfg.Region(),
+		Version: versionString(),
+	}))
+	registerDNSSECPlaceholders()
 	configLoadedAt.Set(float64(time.Now().Unix()))
 
 	log.Info().Str("config", path).Str("dns", cfg.DNS.ListenAddress).Str("metrics", cfg.Metrics.ListenAddress).
@@ -122,4 +138,55 @@ func exportDepth(boxes ...mailbox) {
 	for _, box := range boxes {
 		metrics.GetOrCreateGauge(fmt.Sprintf(`opengslb_mailbox_depth{mailbox=%q}`, box.Name()), func() float64 { return float64(box.Len()) })
 	}
+}
+
+// overwatchReadiness is the API's /api/v1/ready: DNS is serving a loaded
+// configuration and, with gossip, the warm-up is over (until then
+// agent-backed names answer SERVFAIL, and a rolling restart must wait).
+func overwatchReadiness(store *zone.Store, dns *responder.Actor, g *gossip.Actor) func() string {
+	return func() string {
+		select {
+		case <-dns.Ready():
+		default:
+			return "DNS is not serving yet"
+		}
+		if store.Load() == nil {
+			return "no zone snapshot yet"
+		}
+		if g != nil && !g.Status().WarmedUp {
+			return "gossip warm-up: not every agent has reported yet"
+		}
+		return ""
+	}
+}
+
+// agentsOf lists what this overwatch knows of each agent, for the API.
+func agentsOf(g *gossip.Actor) func() any {
+	if g == nil {
+		return nil
+	}
+	return func() any {
+		st := g.Status()
+		members := make(map[string]string, len(st.Members))
+		for _, m := range st.Members {
+			members[m.Name] = m.Status
+		}
+		type agentView struct {
+			gossip.AgentStatus
+			SerfStatus string `json:"serf_status"`
+		}
+		out := make([]agentView, 0, len(st.Agents))
+		for _, a := range st.Agents {
+			out = append(out, agentView{AgentStatus: a, SerfStatus: members[a.Agent]})
+		}
+		return out
+	}
+}
+
+// registerDNSSECPlaceholders exports the key-sync series the HA guide's
+// alerts read. DNSSEC key sync is not in this release: they read 0 until
+// it is, and are present so dashboards and rules load today.
+func registerDNSSECPlaceholders() {
+	metrics.GetOrCreateGauge(`opengslb_dnssec_sync_success`, func() float64 { return 0 })
+	metrics.GetOrCreateGauge(`opengslb_dnssec_last_sync_timestamp`, func() float64 { return 0 })
 }

@@ -31,5 +31,7 @@ func printDemoHelp(w io.Writer, cfg *config.Config) {
 		fmt.Fprintf(w, "  dig @%s -p %s %s +norec\n", host, port, q)
 	}
 	fmt.Fprintf(w, "  curl -s http://%s/metrics | grep opengslb_\n", cfg.Metrics.ListenAddress)
+	fmt.Fprintf(w, "  curl -s http://%s/api/v1/overwatch/backends\n", cfg.API.ListenAddress)
+	fmt.Fprintf(w, "  go run ./cmd/opengslb backends --api http://%s\n", cfg.API.ListenAddress)
 	fmt.Fprintln(w, "Ctrl-C stops it.")
 }

@@ -57,11 +57,11 @@ func runAgent(cfg *config.Config, path string) error {
 	self := hooks.Self{Name: cfg.NodeID(), Role: "agent", Tags: map[string]string{"role": "agent", "region": cfg.Region()}}
 
 	sup := runtime.NewSupervisor("agent", runtime.Options{Events: events, StopTimeout: 10 * time.Second})
-	sup.Add(api.NewMetrics(log, cfg.Metrics.ListenAddress))
-	sup.Add(hooks.New(log, hooksBox, self, cfg.Hooks, hooks.Options{}))
-	sup.Add(g)
-	sup.Add(health.New(log, healthBox, health.ToGossip(gossipBox.Address()), cfg, health.Options{}))
-	sup.Add(api.NewAgent(log, cfg.API.ListenAddress, api.AgentSources{
+	supervise(sup, api.NewMetrics(log, cfg.Metrics.ListenAddress))
+	supervise(sup, hooks.New(log, hooksBox, self, cfg.Hooks, hooks.Options{}))
+	supervise(sup, g)
+	supervise(sup, health.New(log, healthBox, health.ToGossip(gossipBox.Address()), cfg, health.Options{}))
+	supervise(sup, api.NewAgent(log, cfg.API.ListenAddress, api.AgentSources{
 		Ready: func() string {
 			select {
 			case <-g.Ready():
@@ -72,7 +72,7 @@ func runAgent(cfg *config.Config, path string) error {
 		},
 		Backends: func() any { return g.Status() },
 	}))
-	sup.Add(&reloader{
+	supervise(sup, &reloader{
 		log: log.With().Str("actor", "reload").Logger(), path: path, load: config.Load,
 		signals: reloads, current: cfg,
 		consumers: []configConsumer{

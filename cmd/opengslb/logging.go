@@ -39,7 +39,7 @@ func runtimeEvents(log zerolog.Logger) func(runtime.Event) {
 			}
 			ev.Msg("actor failed")
 		case runtime.ActorRestarting:
-			metrics.GetOrCreateCounter(fmt.Sprintf(`opengslb_actor_restarts_total{actor=%q}`, e.Actor)).Inc()
+			metrics.GetOrCreateCounter(restartsSeries(e.Actor)).Inc()
 			log.Warn().Str("actor", e.Actor).Dur("backoff", e.Backoff).Int("restarts", e.Restarts).Msg("restarting actor")
 		case runtime.ActorEscalated:
 			log.Error().Err(e.Err).Str("actor", e.Actor).Msg("actor failed too often; shutting down")
@@ -54,4 +54,15 @@ func runtimeEvents(log zerolog.Logger) func(runtime.Event) {
 			log.Debug().Str("actor", e.Actor).Str("event", e.Kind.String()).Msg("actor lifecycle")
 		}
 	}
+}
+
+func restartsSeries(actor string) string {
+	return fmt.Sprintf(`opengslb_actor_restarts_total{actor=%q}`, actor)
+}
+
+// supervise adds a to sup and exports its restart counter at 0 at once, so
+// alert rules on it evaluate from the start rather than after a restart.
+func supervise(sup *runtime.Supervisor, a runtime.Actor) {
+	sup.Add(a)
+	metrics.GetOrCreateCounter(restartsSeries(a.Name()))
 }

@@ -71,21 +71,21 @@ func runOverwatch(cfg *config.Config, path string) error {
 	}
 	reloadBox := runtime.NewMailbox[messages.ReloadMsg]("reload", 4, runtime.Reject, events)
 	sup := runtime.NewSupervisor("overwatch", runtime.Options{Events: events, StopTimeout: 10 * time.Second})
-	sup.Add(api.NewMetrics(log, cfg.Metrics.ListenAddress))
+	supervise(sup, api.NewMetrics(log, cfg.Metrics.ListenAddress))
 	self := hooks.Self{Name: cfg.NodeID(), Role: "overwatch", Tags: map[string]string{"role": "overwatch", "region": cfg.Region()}}
-	sup.Add(hooks.New(log, hooksBox, self, cfg.Hooks, hooks.Options{}))
-	sup.Add(zone.New(log, store, zoneBox, published, cfg, zone.Options{Health: healthBox.Address()}))
+	supervise(sup, hooks.New(log, hooksBox, self, cfg.Hooks, hooks.Options{}))
+	supervise(sup, zone.New(log, store, zoneBox, published, cfg, zone.Options{Health: healthBox.Address()}))
 	var g *gossip.Actor
 	if cfg.Overwatch != nil && cfg.Overwatch.Gossip != nil {
 		var err error
 		if g, err = gossip.NewOverwatch(log, gossipBox, zoneBox.Address(), hooksBox.Address(), cfg, gossip.Options{}); err != nil {
 			return fmt.Errorf("overwatch: %w", err)
 		}
-		sup.Add(g)
+		supervise(sup, g)
 		consumers = append(consumers, consumer("gossip", gossipBox.Address(), func(m messages.ConfigApplied) messages.GossipMsg { return m }))
 	}
 	dns := responder.New(log, store, cfg.DNS.ListenAddress, responder.Options{})
-	sup.Add(dns)
+	supervise(sup, dns)
 	// Verdicts go to the zone (must arrive) and, best effort, to the
 	// backend-health hooks (a full hooks mailbox refuses and counts).
 	toZone := health.ToZone(zoneBox.Address())
@@ -96,14 +96,14 @@ func runOverwatch(cfg *config.Config, path string) error {
 		_ = hooksBox.Address().Send(ctx, messages.HookEvent{Event: config.HookBackendHealth, Backend: &m, At: m.At})
 		return nil
 	}
-	sup.Add(health.New(log, healthBox, report, cfg, health.Options{}))
-	sup.Add(&reloader{
+	supervise(sup, health.New(log, healthBox, report, cfg, health.Options{}))
+	supervise(sup, &reloader{
 		log: log.With().Str("actor", "reload").Logger(), path: path, load: config.Load,
 		signals: reloads, requests: reloadBox, current: cfg, consumers: consumers,
 	})
 	// The API starts last so that it drains first: readiness turns 503
 	// before anything else stops.
-	sup.Add(api.NewOverwatch(log, cfg.API, api.OverwatchSources{
+	supervise(sup, api.NewOverwatch(log, cfg.API, api.OverwatchSources{
 		Store:   store,
 		Zone:    zoneBox.Address(),
 		Reload:  reloadBox.Address(),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -59,7 +60,11 @@ func runAgent(cfg *config.Config, path string) error {
 	sup := runtime.NewSupervisor("agent", runtime.Options{Events: events, StopTimeout: 10 * time.Second})
 	supervise(sup, api.NewMetrics(log, cfg.Metrics.ListenAddress))
 	supervise(sup, hooks.New(log, hooksBox, self, cfg.Hooks, hooks.Options{}))
-	supervise(sup, g)
+	// The agent keeps trying to join while no overwatch answers; that must
+	// not stop the process (or its health checks) from starting, so the
+	// gossip actor does not gate the actors after it. /api/v1/ready tells
+	// whether it has joined.
+	supervise(sup, joinsInBackground{g})
 	supervise(sup, health.New(log, healthBox, health.ToGossip(gossipBox.Address()), cfg, health.Options{}))
 	supervise(sup, api.NewAgent(log, cfg.API.ListenAddress, api.AgentSources{
 		Ready: func() string {
@@ -93,3 +98,13 @@ func runAgent(cfg *config.Config, path string) error {
 	log.Info().Msg("agent stopped")
 	return nil
 }
+
+// joinsInBackground runs the agent's gossip actor without its Ready: the
+// supervisor starts the next actor at once instead of waiting (at most its
+// start timeout) for a join that may take as long as the overwatches are
+// away.
+type joinsInBackground struct{ g *gossip.Actor }
+
+func (j joinsInBackground) Name() string                    { return j.g.Name() }
+func (j joinsInBackground) Run(ctx context.Context) error   { return j.g.Run(ctx) }
+func (j joinsInBackground) Drain(ctx context.Context) error { return j.g.Drain(ctx) }

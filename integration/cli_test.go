@@ -138,11 +138,54 @@ func TestCLIVersion(t *testing.T) {
 	}
 }
 
+// TestCLIAgentRefusesAnInvalidFile: `opengslb agent` refuses an invalid
+// agent file before it starts anything: exit 1, every problem named with
+// file:line and key in one run.
 func TestCLIAgentRefusesAnInvalidFile(t *testing.T) {
 	cfg := writeFile(t, "agent.toml", "mode = \"agent\"\n[agent.gossip]\nencryption_key = \"not base64!\"\n")
 	r := runCLI(t, "agent", "--config", cfg)
 	if r.code != 1 || !strings.Contains(r.stderr, cfg+":3:") || !strings.Contains(r.stderr, "agent.gossip.encryption_key") {
 		t.Errorf("opengslb agent with an invalid file: want exit 1 naming file:line and the key\n%s", r)
+	}
+
+	text := fmt.Sprintf(`mode = "agent"
+
+[agent.identity]
+node_id = "web-1"
+
+[agent.service_tokens]
+web = %q
+
+[agent.gossip]
+bind_address = "127.0.0.1:0"
+encryption_key = %q
+overwatch_nodes = ["127.0.0.1:7946"]
+
+[agent.heartbeat]
+interval = "0s"
+intervall = "1s"
+
+[[agent.backends]]
+service = "web"
+address = "127.0.0.1"
+port = 70000
+`, webToken, newGossipKey(t))
+	cfg = writeFile(t, "agent.toml", text)
+	r = runCLI(t, "agent", "--config", cfg)
+	if r.code != 1 {
+		t.Errorf("opengslb agent with an invalid file: exit %d, want 1\n%s", r.code, r)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("%s:%d: agent.heartbeat.interval: must be greater than 0", cfg, lineOf(t, text, `interval = "0s"`)),
+		fmt.Sprintf("%s:%d: agent.heartbeat.intervall: unknown key", cfg, lineOf(t, text, "intervall =")),
+		fmt.Sprintf("%s:%d: agent.backends[0].port: must be between 1 and 65535", cfg, lineOf(t, text, "port = 70000")),
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("opengslb agent with an invalid file does not say %q\n%s", want, r)
+		}
+	}
+	if strings.Contains(r.stderr, "agent starting") {
+		t.Errorf("opengslb agent started with an invalid file\n%s", r)
 	}
 }
 

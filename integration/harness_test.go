@@ -204,10 +204,14 @@ success_threshold = 1
 	return b.String()
 }
 
-// overwatch is one running `opengslb overwatch` process.
-type overwatch struct {
+// process is one running opengslb child, an overwatch or an agent: its
+// configuration file, its combined output and its exit. The start-up
+// differs per role (what "ready" means); stopping and reading the logs do
+// not.
+type process struct {
 	t       testing.TB
-	ports   ports
+	role    string // the subcommand ("overwatch", "agent"), also its name in messages
+	name    string // its gossip node name, for messages; "" when it does not gossip
 	dir     string // data_dir and the configuration file live here
 	cfgPath string
 	stderr  *syncBuffer
@@ -218,6 +222,12 @@ type overwatch struct {
 	waitErr error         // cmd.Wait's result; read after exited is closed
 
 	stopOnce sync.Once
+}
+
+// overwatch is one running `opengslb overwatch` process.
+type overwatch struct {
+	*process
+	ports ports
 }
 
 var errBindConflict = errors.New("a listen address was taken between choosing and binding it")
@@ -246,54 +256,84 @@ func startOverwatch(t testing.TB, body string) *overwatch {
 
 func tryStart(t testing.TB, body string) (*overwatch, error) {
 	t.Helper()
+	o := &overwatch{process: newProcess(t, "overwatch"), ports: freePorts(t)}
+	o.writeConfig(body)
+	o.launch()
+	if err := o.awaitStart(o.ready); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// label names the process in messages: "overwatch", or "agent agent-1".
+func (p *process) label() string {
+	if p.name == "" {
+		return p.role
+	}
+	return p.role + " " + p.name
+}
+
+// newProcess prepares a fresh directory for a child of role; it starts
+// nothing.
+func newProcess(t testing.TB, role string) *process {
 	dir := t.TempDir()
-	o := &overwatch{
+	return &process{
 		t:       t,
-		ports:   freePorts(t),
+		role:    role,
 		dir:     dir,
 		cfgPath: filepath.Join(dir, "opengslb.toml"),
 		stderr:  &syncBuffer{},
 		exited:  make(chan struct{}),
 	}
-	o.writeConfig(body)
+}
 
+// launch starts `opengslb <role> --config <cfgPath>` and reaps it in the
+// background.
+func (p *process) launch() {
+	p.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	o.cancel = cancel
-	o.cmd = exec.CommandContext(ctx, binaryPath, "overwatch", "--config", o.cfgPath)
-	o.cmd.Stdout = o.stderr
-	o.cmd.Stderr = o.stderr
-	o.cmd.WaitDelay = 5 * time.Second
-	o.cmd.Env = childEnv()
-	if err := o.cmd.Start(); err != nil {
+	p.cancel = cancel
+	p.cmd = exec.CommandContext(ctx, binaryPath, p.role, "--config", p.cfgPath)
+	p.cmd.Stdout = p.stderr
+	p.cmd.Stderr = p.stderr
+	p.cmd.WaitDelay = 5 * time.Second
+	p.cmd.Env = childEnv()
+	if err := p.cmd.Start(); err != nil {
 		cancel()
-		t.Fatalf("start %s: %v", binaryPath, err)
+		p.t.Fatalf("start %s: %v", binaryPath, err)
 	}
 	go func() {
-		o.waitErr = o.cmd.Wait()
-		close(o.exited)
+		p.waitErr = p.cmd.Wait()
+		close(p.exited)
 	}()
+}
 
+// awaitStart polls ready until it passes, within startTimeout, and then
+// has the process stopped (SIGTERM, exit 0) when the test ends. An exit
+// caused by a taken address is errBindConflict, so the caller can retry
+// with other ports; any other failure leaves no process behind.
+func (p *process) awaitStart(ready func() error) error {
 	err := poll(startTimeout, func() error {
 		select {
-		case <-o.exited:
+		case <-p.exited:
 			return permanent{errExited}
 		default:
 		}
-		return o.ready()
+		return ready()
 	})
 	switch {
-	case errors.Is(err, errExited) && strings.Contains(o.stderr.String(), "address already in use"):
-		cancel()
-		return nil, fmt.Errorf("%w: %s", errBindConflict, lastLines(o.stderr.String(), 3))
+	case errors.Is(err, errExited) && strings.Contains(p.stderr.String(), "address already in use"):
+		p.cancel()
+		return fmt.Errorf("%w: %s", errBindConflict, lastLines(p.stderr.String(), 3))
 	case errors.Is(err, errExited):
-		cancel()
-		return nil, fmt.Errorf("overwatch exited during start-up (%v):\n%s", o.waitErr, o.stderr.String())
+		p.cancel()
+		return fmt.Errorf("%s exited during start-up (%v):\n%s", p.label(), p.waitErr, p.stderr.String())
 	case err != nil:
-		o.kill()
-		return nil, fmt.Errorf("overwatch not ready within %s: %v\n%s", startTimeout, err, o.stderr.String())
+		p.kill()
+		return fmt.Errorf("%s not ready within %s: %v\n%s", p.label(), startTimeout, err, p.stderr.String())
 	}
-	t.Cleanup(o.cleanup)
-	return o, nil
+	p.t.Cleanup(p.cleanup)
+	return nil
 }
 
 var errExited = errors.New("process exited")
@@ -322,70 +362,70 @@ func (o *overwatch) writeConfig(body string) string {
 
 // writeRaw replaces the configuration file with text, atomically (a
 // rename), so a SIGHUP never reads half a file.
-func (o *overwatch) writeRaw(text string) string {
-	o.t.Helper()
-	tmp := o.cfgPath + ".tmp"
+func (p *process) writeRaw(text string) string {
+	p.t.Helper()
+	tmp := p.cfgPath + ".tmp"
 	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
-		o.t.Fatal(err)
+		p.t.Fatal(err)
 	}
-	if err := os.Rename(tmp, o.cfgPath); err != nil {
-		o.t.Fatal(err)
+	if err := os.Rename(tmp, p.cfgPath); err != nil {
+		p.t.Fatal(err)
 	}
 	return text
 }
 
-func (o *overwatch) signal(sig os.Signal) {
-	o.t.Helper()
-	if err := o.cmd.Process.Signal(sig); err != nil {
-		o.t.Fatalf("send %v: %v", sig, err)
+func (p *process) signal(sig os.Signal) {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("send %v: %v", sig, err)
 	}
 }
 
 // stop sends sig and waits for the process to exit; it fails the test
 // unless the exit is clean (status 0) and within stopTimeout. Only the
 // first call acts.
-func (o *overwatch) stop(sig os.Signal) {
-	o.stopOnce.Do(func() {
-		defer o.cancel()
+func (p *process) stop(sig os.Signal) {
+	p.stopOnce.Do(func() {
+		defer p.cancel()
 		select {
-		case <-o.exited:
-			o.t.Errorf("overwatch had already exited (%v) before the test stopped it", o.waitErr)
+		case <-p.exited:
+			p.t.Errorf("%s had already exited (%v) before the test stopped it", p.label(), p.waitErr)
 			return
 		default:
 		}
-		if err := o.cmd.Process.Signal(sig); err != nil {
-			o.t.Errorf("send %v: %v", sig, err)
+		if err := p.cmd.Process.Signal(sig); err != nil {
+			p.t.Errorf("send %v: %v", sig, err)
 		}
 		timer := time.NewTimer(stopTimeout)
 		defer timer.Stop()
 		select {
-		case <-o.exited:
+		case <-p.exited:
 		case <-timer.C:
-			o.t.Errorf("overwatch did not exit within %s of %v; killed", stopTimeout, sig)
-			o.kill()
+			p.t.Errorf("%s did not exit within %s of %v; killed", p.label(), stopTimeout, sig)
+			p.kill()
 			return
 		}
-		if o.waitErr != nil {
-			o.t.Errorf("overwatch exited with %v after %v, want status 0", o.waitErr, sig)
+		if p.waitErr != nil {
+			p.t.Errorf("%s exited with %v after %v, want status 0", p.label(), p.waitErr, sig)
 		}
 	})
 }
 
 // kill ends the process with SIGKILL and reaps it.
-func (o *overwatch) kill() {
-	_ = o.cmd.Process.Kill()
-	<-o.exited
-	o.cancel()
+func (p *process) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+	p.cancel()
 }
 
-func (o *overwatch) cleanup() {
-	o.stop(syscall.SIGTERM)
-	out := o.stderr.String()
+func (p *process) cleanup() {
+	p.stop(syscall.SIGTERM)
+	out := p.stderr.String()
 	if strings.Contains(out, "WARNING: DATA RACE") {
-		o.t.Errorf("the race detector reported a data race in the overwatch")
+		p.t.Errorf("the race detector reported a data race in the %s", p.label())
 	}
-	if o.t.Failed() {
-		o.t.Logf("overwatch stderr (last 60 lines):\n%s", lastLines(out, 60))
+	if p.t.Failed() {
+		p.t.Logf("%s stderr (last 60 lines):\n%s", p.label(), lastLines(out, 60))
 	}
 }
 
@@ -397,7 +437,7 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// logEntry is one zerolog JSON line of the overwatch's stderr.
+// logEntry is one zerolog JSON line of a process's stderr.
 type logEntry map[string]any
 
 func (e logEntry) str(key string) string {
@@ -406,9 +446,9 @@ func (e logEntry) str(key string) string {
 }
 
 // logs parses stderr as zerolog JSON lines; other lines are skipped.
-func (o *overwatch) logs() []logEntry {
+func (p *process) logs() []logEntry {
 	var out []logEntry
-	sc := bufio.NewScanner(strings.NewReader(o.stderr.String()))
+	sc := bufio.NewScanner(strings.NewReader(p.stderr.String()))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
 		var e logEntry
@@ -420,8 +460,8 @@ func (o *overwatch) logs() []logEntry {
 }
 
 // findLog returns the first log entry with message msg, or an error.
-func (o *overwatch) findLog(msg string) (logEntry, error) {
-	for _, e := range o.logs() {
+func (p *process) findLog(msg string) (logEntry, error) {
+	for _, e := range p.logs() {
 		if e.str("message") == msg {
 			return e, nil
 		}
@@ -615,9 +655,12 @@ func (o *overwatch) expectRcode(name string, qtype uint16, rcode int) func() err
 // outlives a test (goleak).
 var scraper = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 
-// metricsText fetches GET /metrics.
-func (o *overwatch) metricsText() (string, error) {
-	resp, err := scraper.Get("http://" + o.ports.metrics + "/metrics")
+// metricsText fetches the overwatch's GET /metrics.
+func (o *overwatch) metricsText() (string, error) { return scrapeMetrics(o.ports.metrics) }
+
+// scrapeMetrics fetches GET /metrics from addr (host:port).
+func scrapeMetrics(addr string) (string, error) {
+	resp, err := scraper.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return "", err
 	}

@@ -632,7 +632,7 @@ func metricIs(series string, want float64) func(*overwatch) error {
 	return func(o *overwatch) error { return o.expectMetric(series, want)() }
 }
 
-// goneLog finds the gossip actor's "agent gone" line for agent on p and
+// goneReason finds the gossip actor's "agent gone" line for agent on p and
 // returns its reason (left, failed).
 func (p *process) goneReason(agent string) (string, error) {
 	for _, e := range p.logs() {

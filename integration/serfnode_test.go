@@ -25,7 +25,6 @@ const (
 
 // serfNode is one in-process serf member.
 type serfNode struct {
-	t      testing.TB
 	name   string
 	s      *serf.Serf
 	done   chan struct{} // closed when the event reader has returned
@@ -69,7 +68,7 @@ func joinSerf(t testing.TB, name, role, key, bind string, join []string) *serfNo
 	if err != nil {
 		t.Fatalf("serf node %s on %s: %v", name, bind, err)
 	}
-	n := &serfNode{t: t, name: name, s: s, done: make(chan struct{}), queues: make(map[string]chan []byte)}
+	n := &serfNode{name: name, s: s, done: make(chan struct{}), queues: make(map[string]chan []byte)}
 	go n.read(events)
 	t.Cleanup(func() {
 		// No leave: it would cost a second of propagation, and whether

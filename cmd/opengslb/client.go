@@ -591,6 +591,28 @@ func newSession(c *cli.Context) (*session, error) {
 // command.
 func (s *session) close() { s.http.CloseIdleConnections() }
 
+// getForDisplay is what every read command starts with: no arguments, one
+// GET decoded into reply, and with --output json the node's answer printed
+// as it came (printed is then true: nothing is left to do).
+func getForDisplay(c *cli.Context, args []string, path string, query url.Values, reply any) (printed bool, err error) {
+	if err := wantArgs(c, args, 0, 0); err != nil {
+		return false, err
+	}
+	s, err := newSession(c)
+	if err != nil {
+		return false, err
+	}
+	defer s.close()
+	data, err := s.client.getJSON(c.Context, path, query, reply)
+	if err != nil {
+		return false, err
+	}
+	if s.opts.json {
+		return true, writeJSON(c.App.Writer, data)
+	}
+	return false, nil
+}
+
 // wantArgs is a usage error unless the command got between min and max
 // arguments.
 func wantArgs(c *cli.Context, args []string, minArgs, maxArgs int) error {

@@ -102,21 +102,9 @@ func clientStatusCommand() *cli.Command {
 }
 
 func runStatus(c *cli.Context, args []string) error {
-	if err := wantArgs(c, args, 0, 0); err != nil {
-		return err
-	}
-	s, err := newSession(c)
-	if err != nil {
-		return err
-	}
-	defer s.close()
 	var st statusReply
-	data, err := s.client.getJSON(c.Context, "/api/v1/status", nil, &st)
-	if err != nil {
+	if printed, err := getForDisplay(c, args, "/api/v1/status", nil, &st); printed || err != nil {
 		return err
-	}
-	if s.opts.json {
-		return writeJSON(c.App.Writer, data)
 	}
 	ready := yesNo(st.Ready)
 	if d := cell(st.ReadyDetail); d != "-" {
@@ -150,14 +138,6 @@ func clientBackendsCommand() *cli.Command {
 }
 
 func runBackends(c *cli.Context, args []string) error {
-	if err := wantArgs(c, args, 0, 0); err != nil {
-		return err
-	}
-	s, err := newSession(c)
-	if err != nil {
-		return err
-	}
-	defer s.close()
 	query := url.Values{}
 	if v := c.String("service"); v != "" {
 		query.Set("service", v)
@@ -166,12 +146,8 @@ func runBackends(c *cli.Context, args []string) error {
 		query.Set("state", v)
 	}
 	var reply backendsReply
-	data, err := s.client.getJSON(c.Context, "/api/v1/overwatch/backends", query, &reply)
-	if err != nil {
+	if printed, err := getForDisplay(c, args, "/api/v1/overwatch/backends", query, &reply); printed || err != nil {
 		return err
-	}
-	if s.opts.json {
-		return writeJSON(c.App.Writer, data)
 	}
 	rows := reply.Backends
 	slices.SortStableFunc(rows, func(a, b backendRow) int {
@@ -191,9 +167,10 @@ func runBackends(c *cli.Context, args []string) error {
 		return err
 	}
 	if len(rows) == 0 {
-		_, err = fmt.Fprintln(c.App.ErrWriter, "no backends match")
+		_, err := fmt.Fprintln(c.App.ErrWriter, "no backends match")
+		return err
 	}
-	return err
+	return nil
 }
 
 // compareBackend orders backends by service, then address (numerically
@@ -232,23 +209,11 @@ func clientAgentsCommand() *cli.Command {
 }
 
 func runAgents(c *cli.Context, args []string) error {
-	if err := wantArgs(c, args, 0, 0); err != nil {
-		return err
-	}
-	s, err := newSession(c)
-	if err != nil {
-		return err
-	}
-	defer s.close()
 	var reply struct {
 		Agents []agentRow `json:"agents"`
 	}
-	data, err := s.client.getJSON(c.Context, "/api/v1/overwatch/agents", nil, &reply)
-	if err != nil {
+	if printed, err := getForDisplay(c, args, "/api/v1/overwatch/agents", nil, &reply); printed || err != nil {
 		return err
-	}
-	if s.opts.json {
-		return writeJSON(c.App.Writer, data)
 	}
 	rows := reply.Agents
 	slices.SortStableFunc(rows, func(a, b agentRow) int { return strings.Compare(cell(a.Agent), cell(b.Agent)) })
@@ -261,9 +226,10 @@ func runAgents(c *cli.Context, args []string) error {
 		return err
 	}
 	if len(rows) == 0 {
-		_, err = fmt.Fprintln(c.App.ErrWriter, "no agents")
+		_, err := fmt.Fprintln(c.App.ErrWriter, "no agents")
+		return err
 	}
-	return err
+	return nil
 }
 
 // --- overrides ---
@@ -481,23 +447,11 @@ func runOverrideClear(c *cli.Context, args []string) error {
 }
 
 func runOverrideList(c *cli.Context, args []string) error {
-	if err := wantArgs(c, args, 0, 0); err != nil {
-		return err
-	}
-	s, err := newSession(c)
-	if err != nil {
-		return err
-	}
-	defer s.close()
 	var reply struct {
 		Overrides []overrideRow `json:"overrides"`
 	}
-	data, err := s.client.getJSON(c.Context, "/api/v1/overrides", nil, &reply)
-	if err != nil {
+	if printed, err := getForDisplay(c, args, "/api/v1/overrides", nil, &reply); printed || err != nil {
 		return err
-	}
-	if s.opts.json {
-		return writeJSON(c.App.Writer, data)
 	}
 	rows := reply.Overrides
 	slices.SortStableFunc(rows, func(a, b overrideRow) int {
@@ -512,9 +466,10 @@ func runOverrideList(c *cli.Context, args []string) error {
 		return err
 	}
 	if len(rows) == 0 {
-		_, err = fmt.Fprintln(c.App.ErrWriter, "no overrides")
+		_, err := fmt.Fprintln(c.App.ErrWriter, "no overrides")
+		return err
 	}
-	return err
+	return nil
 }
 
 // --- reload ---

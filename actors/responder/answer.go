@@ -48,12 +48,6 @@ type query struct {
 // hasQuestion reports whether the query carried a question to echo.
 func (q *query) hasQuestion() bool { return q.question != nil || q.name != "" }
 
-// result is what the answer path decided, for metrics.
-type result struct {
-	rcode    int
-	fallback bool
-}
-
 // parseQuery reads the parts of req the answer depends on. udp tells the
 // transport, client the packet's source address.
 func parseQuery(req *dns.Msg, client netip.Addr, udp bool) query {
@@ -123,43 +117,43 @@ func lowerName(name string) string {
 }
 
 // answer writes the complete response to q into buf (reusing its capacity)
-// and returns it. It never fails: every problem becomes an rcode.
-func answer(snap *zone.Snapshot, q *query, buf []byte) ([]byte, result) {
+// and returns it with its rcode. It never fails: every problem becomes an
+// rcode.
+func answer(snap *zone.Snapshot, q *query, buf []byte) (resp []byte, rcode int) {
 	if q.edns && q.version > 0 {
 		// RFC 6891 §6.1.3: BADVERS, no question needed, OPT carries the
 		// upper bits of the extended rcode.
-		return writeResponse(buf, q, dns.RcodeBadVers, false, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeBadVers}
+		return writeResponse(buf, q, dns.RcodeBadVers, false, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeBadVers
 	}
 	if q.opcode != dns.OpcodeQuery {
 		// NOTIFY and the rest: nothing here is a secondary or updatable.
-		return writeResponse(buf, q, dns.RcodeNotImplemented, false, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeNotImplemented}
+		return writeResponse(buf, q, dns.RcodeNotImplemented, false, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeNotImplemented
 	}
 	if !q.hasQuestion() {
-		return writeResponse(buf, q, dns.RcodeFormatError, false, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeFormatError}
+		return writeResponse(buf, q, dns.RcodeFormatError, false, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeFormatError
 	}
 	if snap == nil {
-		return writeResponse(buf, q, dns.RcodeServerFailure, false, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeServerFailure}
+		return writeResponse(buf, q, dns.RcodeServerFailure, false, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeServerFailure
 	}
 	if q.qclass != dns.ClassINET && q.qclass != dns.ClassANY {
-		return writeResponse(buf, q, dns.RcodeRefused, false, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeRefused}
+		return writeResponse(buf, q, dns.RcodeRefused, false, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeRefused
 	}
 	z, node := snap.Lookup(q.lower)
 	if z == nil {
-		return writeResponse(buf, q, dns.RcodeRefused, false, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeRefused}
+		return writeResponse(buf, q, dns.RcodeRefused, false, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeRefused
 	}
 	switch q.qtype {
 	case dns.TypeAXFR, dns.TypeIXFR:
 		// Zone transfer has no meaning for answers computed per query.
-		return writeResponse(buf, q, dns.RcodeRefused, true, zone.RRSet{}, zone.RRSet{}, nil), result{rcode: dns.RcodeRefused}
+		return writeResponse(buf, q, dns.RcodeRefused, true, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeRefused
 	}
 	if node == nil {
-		return writeResponse(buf, q, dns.RcodeNameError, true, zone.RRSet{}, z.NegativeSOA, nil), result{rcode: dns.RcodeNameError}
+		return writeResponse(buf, q, dns.RcodeNameError, true, zone.RRSet{}, z.NegativeSOA, 0), dns.RcodeNameError
 	}
 
 	var (
 		set      zone.RRSet
 		ecsScope uint8
-		fallback bool
 	)
 	switch {
 	case node.Apex:
@@ -185,16 +179,18 @@ func answer(snap *zone.Snapshot, q *query, buf []byte) ([]byte, result) {
 			}
 		}
 		if a != nil {
-			addr := q.subnet.Addr().AsSlice()
+			// Only a choice made per client needs the seed's hashing.
+			var seed uint64
+			if a.DependsOnClient {
+				seed = zone.Seed(q.subnet.Addr().AsSlice(), uint8(q.subnet.Bits()), q.lower)
+			}
 			var ok bool
-			set, ok = a.Pick(zone.Seed(addr, uint8(q.subnet.Bits()), q.lower))
-			fallback = a.Fallback
-			if fallback {
+			set, ok = a.Pick(seed)
+			if d.FallbackActive {
 				d.CountFallback()
 			}
 			if !ok {
-				return writeResponse(buf, q, dns.RcodeServerFailure, true, zone.RRSet{}, zone.RRSet{}, nil),
-					result{rcode: dns.RcodeServerFailure, fallback: true}
+				return writeResponse(buf, q, dns.RcodeServerFailure, true, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeServerFailure
 			}
 			if a.DependsOnClient && q.ecs {
 				ecsScope = q.ecsSource
@@ -202,16 +198,17 @@ func answer(snap *zone.Snapshot, q *query, buf []byte) ([]byte, result) {
 		}
 	}
 	if set.Empty() {
-		return writeResponse(buf, q, dns.RcodeSuccess, true, zone.RRSet{}, z.NegativeSOA, nil), result{rcode: dns.RcodeSuccess, fallback: fallback}
+		return writeResponse(buf, q, dns.RcodeSuccess, true, zone.RRSet{}, z.NegativeSOA, 0), dns.RcodeSuccess
 	}
-	return writeResponse(buf, q, dns.RcodeSuccess, true, set, zone.RRSet{}, &ecsScope), result{rcode: dns.RcodeSuccess, fallback: fallback}
+	return writeResponse(buf, q, dns.RcodeSuccess, true, set, zone.RRSet{}, ecsScope), dns.RcodeSuccess
 }
 
 // writeResponse lays out header, question, answer, authority and OPT. When
 // the result does not fit the client's UDP size it is replaced by a
 // truncated response (TC, no records) so the client retries over TCP.
-// ecsScope, when the query carried ECS, is the scope to echo.
-func writeResponse(buf []byte, q *query, rcode int, authoritative bool, ans, auth zone.RRSet, ecsScope *uint8) []byte {
+// ecsScope is the scope to echo when the query carried ECS: the source
+// prefix when the answer depends on the client, else 0 (RFC 7871 §7.2.1).
+func writeResponse(buf []byte, q *query, rcode int, authoritative bool, ans, auth zone.RRSet, ecsScope uint8) []byte {
 	buf = buf[:0]
 	buf = append(buf, make([]byte, headerLen)...)
 	qdcount := uint16(0)
@@ -227,16 +224,12 @@ func writeResponse(buf []byte, q *query, rcode int, authoritative bool, ans, aut
 	afterQuestion := len(buf)
 	buf = append(buf, ans.Wire...)
 	buf = append(buf, auth.Wire...)
-	var scope uint8
-	if ecsScope != nil {
-		scope = *ecsScope
-	}
-	buf = appendOPT(buf, q, rcode, scope)
+	buf = appendOPT(buf, q, rcode, ecsScope)
 	tc := false
 	if len(buf) > q.size {
 		tc = true
 		ans, auth = zone.RRSet{}, zone.RRSet{}
-		buf = appendOPT(buf[:afterQuestion], q, rcode, scope)
+		buf = appendOPT(buf[:afterQuestion], q, rcode, ecsScope)
 	}
 	arcount := uint16(0)
 	if q.edns {

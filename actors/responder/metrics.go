@@ -3,9 +3,12 @@ package responder
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/miekg/dns"
+
+	"github.com/opengslb/opengslb/actors/zone"
 )
 
 // Query counters are labelled by qtype and rcode. Creating a labelled
@@ -57,4 +60,16 @@ func countQuery(qtype uint16, rcode int) {
 		slot.Store(c)
 	}
 	c.Inc()
+}
+
+// respond answers q from the current snapshot into buf and records what it
+// did: the rcode by qtype, truncation, and the time since started.
+func respond(store *zone.Store, q *query, buf []byte, started time.Time) []byte {
+	resp, rcode := answer(store.Load(), q, buf)
+	if resp[2]&0x02 != 0 {
+		truncatedTotal.Inc()
+	}
+	countQuery(q.qtype, rcode)
+	queryDuration.UpdateDuration(started)
+	return resp
 }

@@ -168,22 +168,17 @@ func (a *Actor) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		if r := recover(); r != nil {
 			queryPanics.Inc()
 			a.log.Error().Interface("panic", r).Str("qname", q.name).Uint16("qtype", q.qtype).Msg("query panicked; answered SERVFAIL")
-			resp := writeResponse((*bufp)[:0], &q, dns.RcodeServerFailure, false, zone.RRSet{}, zone.RRSet{}, nil)
+			resp := writeResponse((*bufp)[:0], &q, dns.RcodeServerFailure, false, zone.RRSet{}, zone.RRSet{}, 0)
 			_, _ = w.Write(resp)
 			countQuery(q.qtype, dns.RcodeServerFailure)
 		}
 		a.pool.Put(bufp)
 	}()
-	resp, res := answer(a.store.Load(), &q, (*bufp)[:0])
-	if resp[2]&0x02 != 0 {
-		truncatedTotal.Inc()
-	}
+	resp := respond(a.store, &q, (*bufp)[:0], started)
 	if _, err := w.Write(resp); err != nil {
 		a.log.Debug().Err(err).Str("client", client.String()).Msg("response not sent")
 	}
 	*bufp = resp[:0]
-	countQuery(q.qtype, res.rcode)
-	queryDuration.UpdateDuration(started)
 }
 
 func addrOf(a net.Addr) netip.Addr {

@@ -24,8 +24,6 @@ type Answer struct {
 	// next is the round-robin position. It is the one mutable field of a
 	// snapshot: a counter, not state, so sharing it between queries is fine.
 	next *atomic.Uint64
-	// Fallback is true when this answer comes from the fallback rule.
-	Fallback bool
 	// DependsOnClient is true when the choice is seeded from the client's
 	// address or subnet, so an ECS reply must carry a non-zero scope.
 	DependsOnClient bool

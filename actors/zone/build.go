@@ -273,11 +273,11 @@ func buildDomain(dc config.Domain, backends []candidate, cold bool) (*Domain, er
 		}
 		switch fallback {
 		case config.FallbackServfail:
-			d.A = Answer{kind: choiceFail, Fallback: true}
+			d.A = Answer{kind: choiceFail}
 			d.AAAA = d.A
 			return d, nil
 		case config.FallbackNodata:
-			d.A = Answer{kind: choiceNone, Fallback: true}
+			d.A = Answer{kind: choiceNone}
 			d.AAAA = d.A
 			return d, nil
 		default:
@@ -309,8 +309,6 @@ func buildDomain(dc config.Domain, backends []candidate, cold bool) (*Domain, er
 	if d.AAAA, err = buildAnswer(dc, v6, dns.TypeAAAA); err != nil {
 		return nil, err
 	}
-	d.A.Fallback = d.FallbackActive
-	d.AAAA.Fallback = d.FallbackActive
 	return d, nil
 }
 

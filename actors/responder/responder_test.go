@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/miekg/dns"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
@@ -241,5 +242,24 @@ func TestWeightedIsProportionalAndSticky(t *testing.T) {
 	// checks proportion, not luck.
 	if share := counts["10.0.2.1"]; share < 120 || share > 180 {
 		t.Errorf("heavy backend got %d of 200 subnets, want about 150: %v", share, counts)
+	}
+}
+
+// Answers given by the fallback rule are counted per domain, so an
+// operator can see a domain failing open; healthy answers are not.
+func TestFallbackAnswersAreCounted(t *testing.T) {
+	addr := serve(t, fixtureSnapshot(t))
+	down := metrics.GetOrCreateCounter(`opengslb_dns_fallback_answers_total{domain="down.gslb.example.com."}`)
+	healthy := metrics.GetOrCreateCounter(`opengslb_dns_fallback_answers_total{domain="webapp.gslb.example.com."}`)
+	downBefore, healthyBefore := down.Get(), healthy.Get()
+	for range 3 {
+		exchange(t, addr, "down.gslb.example.com.", dns.TypeA, queryOpts{})
+		exchange(t, addr, "webapp.gslb.example.com.", dns.TypeA, queryOpts{})
+	}
+	if got := down.Get() - downBefore; got != 3 {
+		t.Errorf("fallback answers for down.gslb.example.com.: %d, want 3", got)
+	}
+	if got := healthy.Get() - healthyBefore; got != 0 {
+		t.Errorf("fallback answers counted for a healthy domain: %d", got)
 	}
 }

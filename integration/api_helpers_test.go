@@ -76,30 +76,10 @@ func (s apiSettings) scheme() string {
 }
 
 // apiConfigText is a complete overwatch configuration with the [api]
-// table written from s, then body ([[domains]], [[backends]], …). It is
-// its own text rather than configText's so that the [api] keys sit in
-// their table whatever configText appends after listen_address.
+// table written from s, then body ([[domains]], [[backends]], …):
+// configText leaves its [api] table open, so s's keys land in it.
 func apiConfigText(p ports, dataDir string, s apiSettings, body string) string {
-	return fmt.Sprintf(`mode = "overwatch"
-data_dir = %q
-
-[logging]
-level = "debug"
-format = "json"
-
-[dns]
-listen_address = %q
-zones = ["gslb.test"]
-nameservers = ["ns1.gslb.test", "ns2.gslb.test"]
-default_ttl = 30
-negative_ttl = 60
-
-[metrics]
-listen_address = %q
-
-[api]
-listen_address = %q
-%s%s`, dataDir, p.dns, p.metrics, p.api, s.lines(), body)
+	return configText(p, dataDir, s.lines()+body)
 }
 
 // apiNode is a running overwatch whose API answers.

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"runtime/debug"
 	"sort"
 	"strconv"
@@ -174,7 +175,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) (present, ok bool) 
 	case errors.As(err, &tooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, "body too large", "a request body may hold at most "+strconv.Itoa(maxBody)+" bytes")
 	case errors.As(err, &typeErr) && typeErr.Field != "":
-		writeError(w, http.StatusBadRequest, "invalid body", fmt.Sprintf("field %q must be a JSON %s, not %s", typeErr.Field, typeErr.Type.Kind(), typeErr.Value))
+		writeError(w, http.StatusBadRequest, "invalid body", fmt.Sprintf("field %q must be a JSON %s, not %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value))
 	default:
 		// Unknown fields come out as `json: unknown field "name"`.
 		writeError(w, http.StatusBadRequest, "invalid body", strings.TrimPrefix(err.Error(), "json: "))
@@ -185,4 +186,22 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) (present, ok bool) 
 // withInfo returns r carrying info for the handlers below.
 func withInfo(r *http.Request, info *requestInfo) *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+}
+
+// jsonKind names a Go type as a client writes it in JSON.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	}
+	return t.Kind().String()
 }

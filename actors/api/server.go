@@ -85,7 +85,11 @@ func (l *listener) serveTLS(ctx context.Context, handler http.Handler, tlsConfig
 	case <-ctx.Done():
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(shutdown)
+		if err := srv.Shutdown(shutdown); err != nil {
+			// Requests still running past the deadline are cut off, and
+			// their contexts cancelled, so none outlives Run.
+			_ = srv.Close()
+		}
 		<-served
 		return nil
 	case err := <-served:

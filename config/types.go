@@ -195,7 +195,8 @@ type Heartbeat struct {
 
 // Hook events: serf's own, and backend-health for a backend's verdict
 // changing. "user" matches every user event and HookUserPrefix+"NAME" one
-// of them; HookAll matches every event.
+// of them (likewise "query" and HookQueryPrefix+"NAME"); HookAll matches
+// every event.
 const (
 	HookMemberJoin    = "member-join"
 	HookMemberLeave   = "member-leave"
@@ -205,6 +206,7 @@ const (
 	HookUser          = "user"
 	HookUserPrefix    = "user:"
 	HookQuery         = "query"
+	HookQueryPrefix   = "query:"
 	HookBackendHealth = "backend-health"
 	HookAll           = "*"
 )

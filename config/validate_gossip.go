@@ -7,7 +7,8 @@ import (
 	"unicode/utf8"
 )
 
-// hookEvents are the events a hook may name, besides "user:NAME".
+// hookEvents are the events a hook may name, besides "user:NAME" and
+// "query:NAME".
 var hookEvents = []string{
 	HookMemberJoin, HookMemberLeave, HookMemberFailed, HookMemberUpdate, HookMemberReap,
 	HookUser, HookQuery, HookBackendHealth, HookAll,
@@ -171,15 +172,31 @@ func (v *validator) hookEvent(path, event string) {
 	if slices.Contains(hookEvents, event) {
 		return
 	}
-	name, ok := strings.CutPrefix(event, HookUserPrefix)
-	switch {
-	case !ok:
-		v.p.add(path, "must be one of %s, not %q", strings.Join(quoted(hookEvents[:6]), ", ")+`, "user:NAME", `+strings.Join(quoted(hookEvents[6:]), ", "), event)
-	case name == "":
-		v.p.add(path, "%q: name the user event after the colon (\"user:deploy\"), or write \"user\" for all", event)
-	case !validUserEventName(name):
-		v.p.add(path, "%q: a user event name may hold letters, digits, '-', '_' and '.' only", event)
+	for _, prefix := range []string{HookUserPrefix, HookQueryPrefix} {
+		name, ok := strings.CutPrefix(event, prefix)
+		if !ok {
+			continue
+		}
+		kind := strings.TrimSuffix(prefix, ":")
+		switch {
+		case name == "":
+			v.p.add(path, "%q: name the %s event after the colon (\"%sdeploy\"), or write %q for all", event, kind, prefix, kind)
+		case !validUserEventName(name):
+			v.p.add(path, "%q: a %s event name may hold letters, digits, '-', '_' and '.' only", event, kind)
+		}
+		return
 	}
+	var allowed []string
+	for _, e := range quoted(hookEvents) {
+		allowed = append(allowed, e)
+		switch e {
+		case strconv.Quote(HookUser):
+			allowed = append(allowed, `"user:NAME"`)
+		case strconv.Quote(HookQuery):
+			allowed = append(allowed, `"query:NAME"`)
+		}
+	}
+	v.p.add(path, "must be one of %s, not %q", strings.Join(allowed, ", "), event)
 }
 
 func quoted(list []string) []string {

@@ -212,7 +212,8 @@ func TestValidationErrors(t *testing.T) {
 		{"agent backend duplicate", agentOK + agentBE + "[[agent.backends]] #!\nservice = \"webapp\"\naddress = \"10.0.1.10\"\nport = 80\n", "agent.backends[1]", "duplicate of agent.backends[0] (same service, address and port)", ""},
 
 		// Hooks.
-		{"hook event unknown", zoneOK + "[[hooks]]\nevent = \"member-joined\" #!\ncommand = \"x\"\n", "hooks[0].event", `must be one of "member-join", "member-leave", "member-failed", "member-update", "member-reap", "user", "user:NAME", "query", "backend-health", "*", not "member-joined"`, ""},
+		{"hook event unknown", zoneOK + "[[hooks]]\nevent = \"member-joined\" #!\ncommand = \"x\"\n", "hooks[0].event", `must be one of "member-join", "member-leave", "member-failed", "member-update", "member-reap", "user", "user:NAME", "query", "query:NAME", "backend-health", "*", not "member-joined"`, ""},
+		{"hook query without name", zoneOK + "[[hooks]]\nevent = \"query:\" #!\ncommand = \"x\"\n", "hooks[0].event", `name the query event after the colon`, ""},
 		{"hook event case", zoneOK + hookOK + "[[hooks]]\nevent = \"Member-Join\" #!\ncommand = \"x\"\n", "hooks[1].event", `not "Member-Join"`, ""},
 		{"hook event list", zoneOK + "[[hooks]]\nevent = \"member-join,member-leave\" #!\ncommand = \"x\"\n", "hooks[0].event", "must be one of", ""},
 		{"hook user event without name", zoneOK + "[[hooks]]\nevent = \"user:\" #!\ncommand = \"x\"\n", "hooks[0].event", `"user:": name the user event after the colon`, ""},
@@ -285,7 +286,7 @@ func TestValidButUnusual(t *testing.T) {
 		{"every hook event", zoneOK + "[[hooks]]\nevent = \"member-join\"\ncommand = \"x\"\n[[hooks]]\nevent = \"member-leave\"\ncommand = \"x\"\n" +
 			"[[hooks]]\nevent = \"member-failed\"\ncommand = \"x\"\n[[hooks]]\nevent = \"member-update\"\ncommand = \"x\"\n" +
 			"[[hooks]]\nevent = \"member-reap\"\ncommand = \"x\"\n[[hooks]]\nevent = \"user\"\ncommand = \"x\"\n" +
-			"[[hooks]]\nevent = \"user:deploy-v2.1_x\"\ncommand = \"x\"\n[[hooks]]\nevent = \"query\"\ncommand = \"x\"\n" +
+			"[[hooks]]\nevent = \"user:deploy-v2.1_x\"\ncommand = \"x\"\n[[hooks]]\nevent = \"query\"\ncommand = \"x\"\n[[hooks]]\nevent = \"query:status\"\ncommand = \"x\"\n" +
 			"[[hooks]]\nevent = \"backend-health\"\ncommand = \"x\"\n[[hooks]]\nevent = \"*\"\ncommand = \"x\"\ntimeout = \"1h\"\n"},
 	}
 	for _, tt := range tests {

@@ -7,17 +7,17 @@ import (
 	"github.com/opengslb/opengslb/messages"
 )
 
-// Event names, as serf's EventType.String spells them, plus OpenGSLB's
-// own config.HookBackendHealth.
+// Event names, as serf's EventType.String spells them; config owns the
+// list (and validates hooks against it), plus its HookBackendHealth.
 const (
-	EventMemberJoin   = "member-join"
-	EventMemberLeave  = "member-leave"
-	EventMemberFailed = "member-failed"
-	EventMemberUpdate = "member-update"
-	EventMemberReap   = "member-reap"
-	EventUser         = "user"
-	EventQuery        = "query"
-	EventAll          = "*"
+	EventMemberJoin   = config.HookMemberJoin
+	EventMemberLeave  = config.HookMemberLeave
+	EventMemberFailed = config.HookMemberFailed
+	EventMemberUpdate = config.HookMemberUpdate
+	EventMemberReap   = config.HookMemberReap
+	EventUser         = config.HookUser
+	EventQuery        = config.HookQuery
+	EventAll          = config.HookAll
 )
 
 // filter is a hook's event = "..." parsed as serf's ParseEventFilter does:

@@ -39,7 +39,7 @@ const (
 // timeout. On timeout, or when ctx ends, the command's whole process group
 // is killed, so a script's children die with it.
 func (w *worker) run(ctx context.Context, ev messages.HookEvent) {
-	runCtx, cancel := context.WithTimeout(ctx, w.timeout)
+	runCtx, cancel := context.WithTimeout(ctx, w.key.timeout)
 	defer cancel()
 
 	cmd := exec.CommandContext(runCtx, w.shell, "-c", w.hook.Command)
@@ -80,7 +80,7 @@ func (w *worker) run(ctx context.Context, ev messages.HookEvent) {
 	case ctx.Err() != nil:
 		result, reason = resultFailure, "killed: shutting down"
 	case errors.Is(runCtx.Err(), context.DeadlineExceeded):
-		result, reason = resultTimeout, fmt.Sprintf("killed after timeout %s", w.timeout)
+		result, reason = resultTimeout, fmt.Sprintf("killed after timeout %s", w.key.timeout)
 	default:
 		result = resultFailure
 	}

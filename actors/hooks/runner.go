@@ -209,7 +209,6 @@ func (r *Runner) start(ctx context.Context, wg *sync.WaitGroup, failed chan<- er
 		key:     k,
 		hook:    h,
 		filter:  f,
-		timeout: timeoutOf(h),
 		shell:   r.opts.Shell,
 		selfEnv: r.selfEnv,
 		log:     r.log.With().Str("hook_event", h.Event).Str("command", h.Command).Logger(),

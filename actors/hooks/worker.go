@@ -3,7 +3,6 @@ package hooks
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -16,7 +15,6 @@ type worker struct {
 	key     hookKey
 	hook    config.Hook
 	filter  filter
-	timeout time.Duration
 	shell   string
 	selfEnv []string
 	log     zerolog.Logger
@@ -89,6 +87,9 @@ type queue struct {
 	max   int
 	// ready holds a token when events may be waiting.
 	ready chan struct{}
+	// closed is set by drain: a removed hook's worker may be between its
+	// stop check and its next pop, and must find nothing more to run.
+	closed bool
 }
 
 func newQueue(size int) *queue {
@@ -98,6 +99,10 @@ func newQueue(size int) *queue {
 // push appends ev and returns the event it evicted, if the queue was full.
 func (q *queue) push(ev messages.HookEvent) (old messages.HookEvent, dropped bool) {
 	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return ev, true // nobody will run it: count it as dropped
+	}
 	if len(q.items) >= q.max {
 		old, dropped = q.items[0], true
 		n := copy(q.items, q.items[1:])
@@ -116,7 +121,7 @@ func (q *queue) push(ev messages.HookEvent) (old messages.HookEvent, dropped boo
 func (q *queue) pop() (messages.HookEvent, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) == 0 {
+	if q.closed || len(q.items) == 0 {
 		return messages.HookEvent{}, false
 	}
 	ev := q.items[0]
@@ -126,10 +131,12 @@ func (q *queue) pop() (messages.HookEvent, bool) {
 	return ev, true
 }
 
+// drain empties the queue for good and returns what it held.
 func (q *queue) drain() []messages.HookEvent {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	out := q.items
 	q.items = nil
+	q.closed = true
 	return out
 }

@@ -316,6 +316,8 @@ type run struct {
 	tickFor  time.Duration
 	warmup   *time.Timer
 	hookLost uint64
+	// eventsLost counts serf events pump dropped; pump's goroutine adds.
+	eventsLost atomic.Uint64
 
 	// joining
 	joining      bool
@@ -348,7 +350,7 @@ func (r *run) loop() error {
 		case <-r.ctx.Done():
 			return nil
 		case <-r.serf.ShutdownCh():
-			return errors.New("gossip: serf shut down on its own (node name conflict?)")
+			return fmt.Errorf("gossip: serf shut down on its own; another node may use the name %q: give each node its own %s.identity.node_id", r.a.set.node, identityTable(r.a.set.role))
 		case err := <-r.failed:
 			return err
 		case e := <-r.events:
@@ -614,7 +616,17 @@ func (r *run) hook(ev messages.HookEvent) {
 
 func (r *run) dropEvent(e serf.Event) {
 	eventsDropped.Inc()
-	r.a.log.Error().Str("event", e.String()).Int("queued", maxQueuedEvents).Msg("gossip actor is behind: serf event dropped")
+	// The first loss and then every hundredth, as for hook events.
+	if lost := r.eventsLost.Add(1); lost%100 == 1 {
+		r.a.log.Error().Str("event", e.String()).Int("queued", maxQueuedEvents).Uint64("lost", lost).Msg("gossip actor is behind: serf event dropped")
+	}
+}
+
+func identityTable(role string) string {
+	if role == RoleAgent {
+		return "agent"
+	}
+	return "overwatch"
 }
 
 // toZone sends to the zone, bounded by ZoneTimeout.

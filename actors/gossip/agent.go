@@ -239,8 +239,11 @@ func (r *run) handleAck(x ackResult) {
 			ack.Reason = ack.Reason[:200]
 		}
 		acksRefused.Inc()
-		r.a.log.Warn().Str("service", x.service).Str("overwatch", x.from).Uint64("seq", x.seq).
-			Str("reason", ack.Reason).Msg("overwatch refused this agent's report")
+		ev := r.a.log.Warn().Str("service", x.service).Str("overwatch", x.from).Uint64("seq", x.seq).Str("reason", ack.Reason)
+		if fix := refusalFix(ack.Reason, x.service); fix != "" {
+			ev = ev.Str("fix", fix)
+		}
+		ev.Msg("overwatch refused this agent's report")
 	}
 	st.acks[x.from] = ack
 	r.dirty = true
@@ -275,4 +278,19 @@ func (r *run) serviceStatus() []ServiceStatus {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Service < out[j].Service })
 	return out
+}
+
+// refusalFix tells the operator which setting a refusal points at.
+func refusalFix(reason, service string) string {
+	switch {
+	case reason == reasonBadToken:
+		return "agent.service_tokens." + service + " must equal overwatch.agent_tokens." + service + " on every overwatch"
+	case reason == reasonUnknown:
+		return "add overwatch.agent_tokens." + service + " on the overwatch, or remove the service from agent.service_tokens"
+	case strings.HasPrefix(reason, "replay"):
+		return "check this host's clock (reports older than the overwatch's stale.threshold, or a minute in the future, are refused)"
+	case reason == reasonTooLarge:
+		return "the report for this service is over the size limit: split its backends across agents"
+	}
+	return ""
 }

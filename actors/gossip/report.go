@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/opengslb/opengslb/config"
 	"github.com/opengslb/opengslb/messages"
 )
 
@@ -73,8 +74,9 @@ const (
 	QuerySizeLimit = 1200
 	// MACSize is the length of the trailing HMAC-SHA256.
 	MACSize = sha256.Size
-	// MaxNodeName bounds agent (node) names, as serf's own validation does.
-	MaxNodeName = 128
+	// MaxNodeName bounds agent (node) names: the wire format has room for
+	// what config accepts as a node_id.
+	MaxNodeName = config.MaxNodeIDLength
 )
 
 // minBackend is the fewest bytes a backend can take (IPv4, empty strings,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -77,13 +76,11 @@ func buildSettings(cfg *config.Config, role, table string, id config.Identity, b
 	if cfg.Mode != role {
 		errs = append(errs, fmt.Errorf("mode is %q, not %q", cfg.Mode, role))
 	}
+	// config.Load fills node_id in (the hostname by default); a Config
+	// built by hand must say it.
 	s.node = id.NodeID
 	if s.node == "" {
-		host, err := os.Hostname()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s.identity.node_id: not set and the hostname is unknown: %w", table, err))
-		}
-		s.node = strings.ToLower(host)
+		errs = append(errs, fmt.Errorf("%s.identity.node_id: not set", table))
 	}
 	if len(s.node) > MaxNodeName {
 		errs = append(errs, fmt.Errorf("%s.identity.node_id: %d bytes, over the %d-byte limit", table, len(s.node), MaxNodeName))

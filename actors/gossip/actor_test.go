@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/opengslb/opengslb/messages"
+	"github.com/opengslb/opengslb/runtime"
+	"github.com/opengslb/opengslb/runtime/runtimetest"
 )
 
 // The walk that matters: an agent's report arrives at the overwatch's zone,
@@ -307,4 +309,62 @@ func TestSilentAgentIsAsked(t *testing.T) {
 	if d := stateQueries.Get() - queries; d < 3 {
 		t.Errorf("state queries counted %d", d)
 	}
+}
+
+// An AgentGone the zone could not take (its mailbox full past ZoneTimeout)
+// is sent again by the stale check: a busy zone must not leave a dead
+// agent's backends in answers.
+func TestAgentGoneIsRetriedWhenTheZoneIsBusy(t *testing.T) {
+	cfg := overwatchConfig("ow-1", map[string]string{"webapp": webToken})
+	cfg.Overwatch.Stale.Threshold.Duration = 300 * time.Millisecond
+	opts := testOptions()
+	opts.ZoneTimeout = 50 * time.Millisecond
+	ow := newNode()
+	ow.zone = runtime.NewMailbox[messages.ZoneMsg]("zone", 2, runtime.Block, nil)
+	a, err := NewOverwatch(testLogger(t), ow.inbox, ow.zone.Address(), ow.hooks.Address(), cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ow.a = a
+	ow.run(t)
+	<-a.Ready()
+
+	bind := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	acfg := agentConfig("agent-z", testKey, bind, []string{ow.a.BindAddr()}, map[string]string{"webapp": webToken},
+		backend("webapp", "10.0.1.10", 8080))
+	ag := startAgent(t, acfg, testOptions())
+	ag.waitReady(t)
+	nextZone(t, ow, "first report", func(m messages.AgentReport) bool { return m.Agent == "agent-z" })
+
+	// Fill the zone's mailbox, then make the agent leave.
+	for ow.zone.Len() < 2 {
+		if err := ow.zone.Address().Send(context.Background(), messages.WarmupDone{Reason: "filler"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if err := ag.a.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runtimetest.WaitFor(t, within, "the overwatch to see the agent leave", func() bool { return statusOf(ow, "agent-z") == "left" })
+	// Past ZoneTimeout the first hand-over has failed; only the stale
+	// check's retry can deliver AgentGone now.
+	time.Sleep(3 * opts.ZoneTimeout)
+	if ow.zone.Len() != 2 {
+		t.Fatalf("zone mailbox holds %d messages, want the 2 fillers", ow.zone.Len())
+	}
+	gone := nextZone(t, ow, "the retried AgentGone", func(m messages.AgentGone) bool { return m.Agent == "agent-z" })
+	if gone.Reason != "left" {
+		t.Errorf("AgentGone reason %q, want left", gone.Reason)
+	}
+}
+
+func statusOf(n *node, name string) string {
+	for _, m := range n.a.Status().Members {
+		if m.Name == name {
+			return m.Status
+		}
+	}
+	return ""
 }

@@ -25,6 +25,10 @@ type agentState struct {
 	lastRefusal    string
 	services       map[string]bool
 	lastStateQuery time.Time
+	// goneUnsent is the reason of an AgentGone the zone did not take; the
+	// stale check sends it again, so a busy zone cannot leave a departed
+	// agent's backends in answers.
+	goneUnsent string
 }
 
 func (r *run) agent(name string) *agentState {
@@ -178,9 +182,10 @@ func (r *run) agentMember(t serf.EventType, m serf.Member) {
 		if t == serf.EventMemberLeave {
 			reason, st.left = "left", true
 		}
-		st.alive, st.reported = false, false
+		st.alive, st.reported, st.goneUnsent = false, false, ""
 		if err := r.toZone(messages.AgentGone{Agent: m.Name, Reason: reason, At: now}); err != nil {
-			log.Error().Err(err).Str("reason", reason).Msg("agent gone: not sent to zone")
+			st.goneUnsent = reason
+			log.Error().Err(err).Str("reason", reason).Msg("agent gone: not yet handed to the zone; retried on the next stale check")
 		}
 		log.Warn().Str("reason", reason).Msg("agent gone: its backends are withdrawn")
 	case serf.EventMemberReap:
@@ -218,6 +223,7 @@ func (r *run) stateQuery(agent, why string) {
 // threshold for its state, at most once per threshold each, and prunes
 // the replay guard.
 func (r *run) staleCheck() {
+	r.reconcileMembers()
 	now := r.a.opts.Now()
 	threshold := staleThreshold(r.a.cfg)
 	for name, st := range r.agents {
@@ -237,6 +243,37 @@ func (r *run) staleCheck() {
 	r.a.guard.Prune(now)
 	if !r.a.warmedUp && r.warmup == nil {
 		r.warmupTimeout() // a WarmupDone the zone could not take is retried
+	}
+}
+
+// reconcileMembers repairs what a lost event or a busy zone left wrong:
+// serf's member list is the truth about who is alive, and an AgentGone the
+// zone did not take is sent again.
+func (r *run) reconcileMembers() {
+	for _, m := range r.serf.Members() {
+		if m.Name == r.a.set.node || m.Tags[tagRole] != RoleAgent {
+			continue
+		}
+		st := r.agents[m.Name]
+		alive := st != nil && st.alive
+		switch {
+		case m.Status == serf.StatusAlive && !alive:
+			r.agentMember(serf.EventMemberJoin, m)
+		case m.Status == serf.StatusFailed && alive:
+			r.agentMember(serf.EventMemberFailed, m)
+		case m.Status == serf.StatusLeft && alive:
+			r.agentMember(serf.EventMemberLeave, m)
+		}
+	}
+	for name, st := range r.agents {
+		if st.goneUnsent == "" || st.alive {
+			continue
+		}
+		if err := r.toZone(messages.AgentGone{Agent: name, Reason: st.goneUnsent, At: r.a.opts.Now()}); err != nil {
+			r.a.log.Error().Err(err).Str("agent", name).Msg("agent gone: still not handed to the zone")
+			continue
+		}
+		st.goneUnsent = ""
 	}
 }
 

@@ -294,16 +294,23 @@ func TestSilentAgentIsAsked(t *testing.T) {
 	queries := stateQueries.Get()
 	ow := startOverwatch(t, cfg, testOptions())
 	silent := startRaw(t, "silent-agent", "agent", keyBytes, ow.a.BindAddr())
-	asked := 0
+	var asked []time.Time
 	deadline := time.After(within)
-	for asked < 3 {
+	for len(asked) < 3 {
 		select {
 		case e := <-silent.events:
 			if q, ok := e.(*serf.Query); ok && q.Name == QueryState {
-				asked++
+				asked = append(asked, time.Now())
 			}
 		case <-deadline:
-			t.Fatalf("asked %d times", asked)
+			t.Fatalf("asked %d times", len(asked))
+		}
+	}
+	// Once per threshold, not on every stale check (a third of it); a
+	// little slack for gossip delivering queries at different speeds.
+	for i := 1; i < len(asked); i++ {
+		if gap := asked[i].Sub(asked[i-1]); gap < 200*time.Millisecond {
+			t.Errorf("state queries %d and %d came %s apart; want about one threshold (300ms)", i, i+1, gap)
 		}
 	}
 	if d := stateQueries.Get() - queries; d < 3 {

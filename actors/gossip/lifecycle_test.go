@@ -3,6 +3,7 @@ package gossip
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -101,8 +102,25 @@ func TestConfigApplied(t *testing.T) {
 	if err := ag.inbox.Address().Send(context.Background(), messages.ConfigApplied{Config: old, Generation: 1}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "agent read the old generation", func() bool { return ag.inbox.Len() == 0 })
-	waitFor(t, "status", func() bool { return len(ag.a.Status().Services) == 2 })
+	// A message sent after it proves it was handled: the inbox is FIFO.
+	marker := messages.BackendHealth{Key: messages.BackendKey{Service: "webapp", Address: netip.MustParseAddr("10.0.1.10"), Port: 8080}, State: messages.HealthUnhealthy}
+	if err := ag.inbox.Address().Send(context.Background(), marker); err != nil {
+		t.Fatal(err)
+	}
+	nextZone(t, ow, "the marker's report", func(m messages.AgentReport) bool {
+		return m.Service == "webapp" && len(m.Backends) == 1 && m.Backends[0].Health == messages.HealthUnhealthy
+	})
+	waitFor(t, "the marker in the agent's status", func() bool {
+		for _, s := range ag.a.Status().Services {
+			if s.Service == "webapp" && len(s.Backends) == 1 && s.Backends[0].Health == "unhealthy" {
+				return true
+			}
+		}
+		return false
+	})
+	if got := len(ag.a.Status().Services); got != 2 {
+		t.Fatalf("after an older generation the agent reports %d services, want the 2 of generation 2", got)
+	}
 }
 
 // An agent started before any overwatch keeps trying with back-off and

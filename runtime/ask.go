@@ -2,12 +2,17 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
 
 // DefaultAskTimeout bounds an Ask whose context has no deadline.
 const DefaultAskTimeout = 5 * time.Second
+
+// ErrNoReply is an Ask whose request was delivered but not answered in
+// time: unlike a failed send, the receiver may still act on it.
+var ErrNoReply = errors.New("no reply")
 
 // Ask sends a request built around a fresh one-slot reply channel and waits
 // for the reply. The receiver answers with a single send on the channel,
@@ -37,6 +42,6 @@ func Ask[Req, Resp any](ctx context.Context, to Address[Req], build func(reply c
 	case resp := <-reply:
 		return resp, nil
 	case <-ctx.Done():
-		return zero, fmt.Errorf("ask %q: no reply: %w", to.m.name, ctx.Err())
+		return zero, fmt.Errorf("ask %q: %w: %w", to.m.name, ErrNoReply, ctx.Err())
 	}
 }

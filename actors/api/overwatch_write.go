@@ -150,8 +150,14 @@ func (a *OverwatchActor) askZone(w http.ResponseWriter, r *http.Request, build f
 	defer cancel()
 	zoneErr, err := runtime.Ask(ctx, a.src.Zone, build)
 	switch {
+	case errors.Is(err, runtime.ErrNoReply):
+		// Handed over but unanswered: it may still be applied, so a blind
+		// retry could mislead (a second DELETE would say 404).
+		writeError(w, http.StatusGatewayTimeout, "zone did not answer in time",
+			"the change was handed over and may still be applied; check GET /api/v1/overrides before retrying ("+err.Error()+")")
+		return false
 	case err != nil:
-		writeError(w, http.StatusServiceUnavailable, "zone busy", err.Error())
+		writeError(w, http.StatusServiceUnavailable, "zone busy", "the change was not handed over; retry ("+err.Error()+")")
 		return false
 	case errors.Is(zoneErr, messages.ErrNoOverride):
 		writeError(w, http.StatusNotFound, "no such override", zoneErr.Error())
@@ -193,8 +199,13 @@ func (a *OverwatchActor) reload(w http.ResponseWriter, r *http.Request) {
 	res, err := runtime.Ask(ctx, a.src.Reload, func(reply chan<- messages.ReloadResult) messages.ReloadMsg {
 		return messages.ReloadRequest{Reply: reply}
 	})
+	if errors.Is(err, runtime.ErrNoReply) {
+		writeError(w, http.StatusGatewayTimeout, "reload did not answer in time",
+			"the reload was started and may still apply; check config_generation in GET /api/v1/status or the log ("+err.Error()+")")
+		return
+	}
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "reload busy", err.Error())
+		writeError(w, http.StatusServiceUnavailable, "reload busy", "the reload was not started; retry ("+err.Error()+")")
 		return
 	}
 	if res.Err != nil {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/opengslb/opengslb/messages"
+	"github.com/opengslb/opengslb/runtime"
 )
 
 func TestOverwatchSetsAndClearsOverrides(t *testing.T) {
@@ -136,17 +138,31 @@ func TestOverwatchRejectsBadOverrides(t *testing.T) {
 	}
 }
 
+// A zone that took the request but did not answer is a 504 that says the
+// change may still apply; one that could not even be handed the request is
+// a 503 that says to retry.
 func TestOverwatchZoneBusy(t *testing.T) {
 	h := startOverwatchAPI(t, harnessOptions{prepare: func(a *OverwatchActor) { a.zoneTimeout = 100 * time.Millisecond }})
 	h.zone.mu.Lock()
 	h.zone.silent = true
 	h.zone.mu.Unlock()
 	r := h.do(t, "PUT", "/api/v1/overrides/webapp", `{"state":"drain"}`)
-	if r.code != 503 || r.body["error"] != "zone busy" {
+	if r.code != 504 || r.body["error"] != "zone did not answer in time" || !strings.Contains(fmt.Sprint(r.body["detail"]), "may still be applied") {
 		t.Errorf("PUT while the zone does not answer: %v", r)
 	}
-	if r := h.do(t, "DELETE", "/api/v1/overrides/webapp", nil); r.code != 503 {
+	if r := h.do(t, "DELETE", "/api/v1/overrides/webapp", nil); r.code != 504 {
 		t.Errorf("DELETE while the zone does not answer: %v", r)
+	}
+}
+
+func TestOverwatchZoneUnreachable(t *testing.T) {
+	h := startOverwatchAPI(t, harnessOptions{prepare: func(a *OverwatchActor) {
+		a.zoneTimeout = 100 * time.Millisecond
+		a.src.Zone = runtime.Address[messages.ZoneMsg]{} // no zone at all: the send itself fails
+	}})
+	r := h.do(t, "PUT", "/api/v1/overrides/webapp", `{"state":"drain"}`)
+	if r.code != 503 || r.body["error"] != "zone busy" || !strings.Contains(fmt.Sprint(r.body["detail"]), "not handed over") {
+		t.Errorf("PUT with no zone to hand it to: %v", r)
 	}
 }
 

@@ -45,8 +45,10 @@ const (
 	defaultCheckTimeout   = 5 * time.Second
 	defaultStaleThreshold = 30 * time.Second
 	defaultRemoveAfter    = 5 * time.Minute
-	defaultHeartbeat      = 10 * time.Second
-	defaultHookTimeout    = 30 * time.Second
+	// defaultSignatureValidity is 14 days, Knot DNS's default RRSIG lifetime.
+	defaultSignatureValidity = 14 * 24 * time.Hour
+	defaultHeartbeat         = 10 * time.Second
+	defaultHookTimeout       = 30 * time.Second
 )
 
 // hostname is os.Hostname, replaceable in tests.
@@ -146,6 +148,16 @@ func overwatchDefaults(o *Overwatch, defined func(string) bool) {
 	setDuration(&o.Validation.CheckTimeout, "overwatch.validation.check_timeout", defaultCheckTimeout, defined)
 	setDuration(&o.Stale.Threshold, "overwatch.stale.threshold", defaultStaleThreshold, defined)
 	setDuration(&o.Stale.RemoveAfter, "overwatch.stale.remove_after", defaultRemoveAfter, defined)
+	if !defined("overwatch.dnssec.enabled") {
+		o.DNSSEC.Enabled = true
+	}
+	if !defined("overwatch.dnssec.algorithm") {
+		o.DNSSEC.Algorithm = AlgorithmECDSAP256
+	}
+	if !defined("overwatch.dnssec.denial") {
+		o.DNSSEC.Denial = DenialNSEC3
+	}
+	setDuration(&o.DNSSEC.SignatureValidity, "overwatch.dnssec.signature_validity", defaultSignatureValidity, defined)
 }
 
 func agentDefaults(a *Agent, defined func(string) bool) {

@@ -55,6 +55,11 @@ var liveFields = []string{
 	"overwatch.agent_tokens",
 	"overwatch.validation",
 	"overwatch.stale",
+	// The zone actor and the signer read these from each new Config; an
+	// algorithm change applies to keys generated afterwards.
+	"overwatch.dnssec.algorithm",
+	"overwatch.dnssec.denial",
+	"overwatch.dnssec.signature_validity",
 	"agent.backends",
 	"agent.service_tokens",
 	"agent.heartbeat",

@@ -98,6 +98,12 @@ timeout = "5s"
 [[hooks]]
 event = "user:deploy"
 command = "logger deploy"
+
+[overwatch.dnssec]
+enabled = false
+algorithm = "ED25519"
+denial = "nsec"
+signature_validity = "30d"
 `
 
 // testKey32 and testKey16 are gossip keys (base64 of 32 and 16 bytes).
@@ -133,6 +139,7 @@ func TestLoadFull(t *testing.T) {
 			},
 			Validation: Validation{Enabled: false, CheckInterval: Duration{time.Minute}, CheckTimeout: Duration{10 * time.Second}},
 			Stale:      Stale{Threshold: Duration{45 * time.Second}, RemoveAfter: Duration{24 * time.Hour}},
+			DNSSEC:     DNSSEC{Enabled: false, Algorithm: AlgorithmED25519, Denial: DenialNSEC, SignatureValidity: Duration{30 * 24 * time.Hour}},
 		},
 		Hooks: []Hook{
 			{Event: HookMemberFailed, Command: "/usr/local/bin/notify.sh", Timeout: Duration{5 * time.Second}},
@@ -227,6 +234,8 @@ port = 80
 			Identity:   Identity{NodeID: testHostname(t)},
 			Validation: Validation{Enabled: true, CheckInterval: Duration{30 * time.Second}, CheckTimeout: Duration{5 * time.Second}},
 			Stale:      Stale{Threshold: Duration{30 * time.Second}, RemoveAfter: Duration{5 * time.Minute}},
+			// DNSSEC is on unless the file turns it off (the HA guide's default).
+			DNSSEC: DNSSEC{Enabled: true, Algorithm: AlgorithmECDSAP256, Denial: DenialNSEC3, SignatureValidity: Duration{14 * 24 * time.Hour}},
 		},
 	}
 	want.Source, want.Lines = c.Source, c.Lines

@@ -147,6 +147,27 @@ type Overwatch struct {
 	Gossip     *OverwatchGossip `toml:"gossip"`
 	Validation Validation       `toml:"validation"`
 	Stale      Stale            `toml:"stale"`
+	DNSSEC     DNSSEC           `toml:"dnssec"`
+}
+
+// DNSSEC algorithm and denial names, as written in the file.
+const (
+	AlgorithmECDSAP256 = "ECDSAP256SHA256"
+	AlgorithmED25519   = "ED25519"
+	DenialNSEC3        = "nsec3"
+	DenialNSEC         = "nsec"
+)
+
+// DNSSEC is how the overwatch signs its zones.
+type DNSSEC struct {
+	Enabled bool `toml:"enabled"` // default true
+	// Algorithm applies to keys generated from now on; a zone keeps the
+	// algorithm of the key it has.
+	Algorithm string `toml:"algorithm"` // default ECDSAP256SHA256
+	Denial    string `toml:"denial"`    // nsec3 (default, RFC 9276 parameters) | nsec
+	// SignatureValidity is how long a new signature is valid; signatures
+	// are refreshed once a quarter of it is left.
+	SignatureValidity Duration `toml:"signature_validity"` // default 14d
 }
 
 // OverwatchGossip is the overwatch's serf membership.

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -51,6 +52,19 @@ func (v *validator) overwatch(o *Overwatch) {
 	if v.positive("overwatch.stale.remove_after", st.RemoveAfter) &&
 		st.Threshold.Duration > 0 && st.RemoveAfter.Duration <= st.Threshold.Duration {
 		v.p.add("overwatch.stale.remove_after", "%s must be longer than threshold (%s): a backend is withdrawn only after it went stale", st.RemoveAfter, st.Threshold)
+	}
+	v.dnssec(o.DNSSEC)
+}
+
+// minSignatureValidity keeps signatures valid long enough to be refreshed
+// (at a quarter of their validity) without a rebuild storm.
+const minSignatureValidity = time.Hour
+
+func (v *validator) dnssec(d DNSSEC) {
+	v.oneOf("overwatch.dnssec.algorithm", d.Algorithm, AlgorithmECDSAP256, AlgorithmED25519)
+	v.oneOf("overwatch.dnssec.denial", d.Denial, DenialNSEC3, DenialNSEC)
+	if d.SignatureValidity.Duration < minSignatureValidity {
+		v.p.add("overwatch.dnssec.signature_validity", "%s is too short: at least %s, so signatures can be refreshed before they expire", d.SignatureValidity, minSignatureValidity)
 	}
 }
 

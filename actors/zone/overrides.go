@@ -13,6 +13,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/opengslb/opengslb/messages"
+	"github.com/opengslb/opengslb/runtime/statefile"
 )
 
 // overridesFile is where overrides live under data_dir, so a restart keeps
@@ -117,40 +118,8 @@ func (a *Actor) saveOverrides(next map[string]messages.Override) error {
 	if err != nil {
 		return fmt.Errorf("zone: encode overrides: %w", err)
 	}
-	return writeFileAtomic(path, append(data, '\n'))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("zone: create %s: %w", dir, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("zone: write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename this finds nothing
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("zone: write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("zone: write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("zone: write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("zone: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("zone: write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make the rename itself durable
-		d.Close()
+	if err := statefile.Write(path, append(data, '\n')); err != nil {
+		return fmt.Errorf("zone: overrides: %w", err)
 	}
 	return nil
 }

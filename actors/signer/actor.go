@@ -1,0 +1,247 @@
+package signer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/rs/zerolog"
+
+	"github.com/opengslb/opengslb/config"
+	"github.com/opengslb/opengslb/messages"
+	"github.com/opengslb/opengslb/runtime"
+)
+
+// Options tune the actor; zero values take defaults.
+type Options struct {
+	Now func() time.Time
+}
+
+// Actor owns the keys of every zone and the signature cache. Only Run's
+// goroutine touches them; both survive a restart, so a panic costs no key
+// and no signature.
+type Actor struct {
+	log   zerolog.Logger
+	inbox *runtime.Mailbox[messages.SignerMsg]
+	opts  Options
+
+	cfg    *config.Config
+	loaded bool
+	keys   map[string]*Key // zone → the key it is signed with
+	cache  *sigCache
+
+	readyOnce sync.Once
+	ready     chan struct{}
+}
+
+// New prepares the signer; keys are loaded or generated when Run starts.
+func New(log zerolog.Logger, inbox *runtime.Mailbox[messages.SignerMsg], cfg *config.Config, opts Options) *Actor {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Actor{
+		log:   log.With().Str("actor", "signer").Logger(),
+		inbox: inbox,
+		opts:  opts,
+		cfg:   cfg,
+		keys:  make(map[string]*Key),
+		cache: newSigCache(),
+		ready: make(chan struct{}),
+	}
+}
+
+// Name implements runtime.Actor.
+func (a *Actor) Name() string { return "signer" }
+
+// Ready is closed once every configured zone has a key.
+func (a *Actor) Ready() <-chan struct{} { return a.ready }
+
+// KeyDirOf is where cfg keeps its keys.
+func KeyDirOf(cfg *config.Config) string { return filepath.Join(cfg.DataDir, KeyDir) }
+
+// Run loads or makes every zone's key, then signs on request until ctx ends.
+func (a *Actor) Run(ctx context.Context) error {
+	if err := a.ensureKeys(); err != nil {
+		// A key that cannot be read or stored will not appear by retrying,
+		// and serving with a new key would break the DS at the parent.
+		return fmt.Errorf("%w: %w", err, runtime.ErrFatal)
+	}
+	a.readyOnce.Do(func() { close(a.ready) })
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case msg := <-a.inbox.Receive():
+			a.handle(msg)
+		}
+	}
+}
+
+func (a *Actor) handle(msg messages.SignerMsg) {
+	switch m := msg.(type) {
+	case messages.ConfigApplied:
+		if m.Config == nil {
+			return
+		}
+		a.cfg = m.Config
+		if err := a.ensureKeys(); err != nil {
+			a.log.Error().Err(err).Msg("a zone added by the reload has no key; it is served unsigned until one can be stored")
+		}
+	case messages.SignRequest:
+		reply := a.sign(m.Zones)
+		m.Reply <- reply // one slot: never blocks
+	default:
+		a.log.Warn().Type("message", msg).Msg("unknown message dropped")
+	}
+}
+
+// ensureKeys reads the key directory once, then generates and stores a key
+// for every configured zone that has none.
+func (a *Actor) ensureKeys() error {
+	dir := KeyDirOf(a.cfg)
+	if !a.loaded {
+		keys, err := LoadKeys(dir)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if cur, ok := a.keys[k.Zone]; ok {
+				a.log.Warn().Str("zone", k.Zone).Uint16("key_tag", k.Tag()).Uint16("in_use", cur.Tag()).
+					Msg("another key for this zone is stored; the oldest signs, this one is not used")
+				continue
+			}
+			a.keys[k.Zone] = k
+			exportKeyAge(k.Zone, k.Created)
+			a.log.Info().Str("zone", k.Zone).Uint16("key_tag", k.Tag()).Time("created", k.Created).Msg("DNSSEC key loaded")
+		}
+		a.loaded = true
+	}
+	var errs []error
+	for _, zone := range a.cfg.DNS.Zones {
+		zone = dns.CanonicalName(zone)
+		if _, ok := a.keys[zone]; ok {
+			continue
+		}
+		k, err := Generate(zone, a.cfg.Overwatch.DNSSEC.Algorithm, a.opts.Now())
+		if err == nil {
+			err = WriteKey(dir, k)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("dnssec: zone %s: %w", zone, err))
+			continue
+		}
+		a.keys[zone] = k
+		keysGenerated.Inc()
+		exportKeyAge(zone, k.Created)
+		a.log.Info().Str("zone", zone).Uint16("key_tag", k.Tag()).Str("dir", dir).
+			Str("ds", k.DS().String()).Msg("DNSSEC key generated: give the parent zone this DS record")
+	}
+	return errors.Join(errs...)
+}
+
+// sign answers one request: every zone's key sets and the signatures of
+// the requested sets, from the cache where it can.
+func (a *Actor) sign(zones []messages.ZoneToSign) messages.SignReply {
+	now := a.opts.Now()
+	policy := signPolicy{validity: a.cfg.Overwatch.DNSSEC.SignatureValidity.Duration}
+	out := make([]messages.SignedZone, 0, len(zones))
+	for _, z := range zones {
+		k, ok := a.keys[z.Zone]
+		if !ok {
+			return messages.SignReply{Err: fmt.Errorf("dnssec: zone %s has no key (see the signer's earlier error)", z.Zone)}
+		}
+		sz := messages.SignedZone{Zone: z.Zone, Keys: []messages.KeyInfo{k.Info()}, Sigs: make([][]dns.RR, len(z.RRsets))}
+		var err error
+		s := &zoneSigner{a: a, key: k, now: now, policy: policy}
+		if sz.DNSKEY, err = s.signed([]dns.RR{k.DNSKEY}); err != nil {
+			return messages.SignReply{Err: err}
+		}
+		if sz.CDS, err = s.signed([]dns.RR{k.DS().ToCDS()}); err != nil {
+			return messages.SignReply{Err: err}
+		}
+		if sz.CDNSKEY, err = s.signed([]dns.RR{k.DNSKEY.ToCDNSKEY()}); err != nil {
+			return messages.SignReply{Err: err}
+		}
+		for i, set := range z.RRsets {
+			if sz.Sigs[i], err = s.sigs(set); err != nil {
+				return messages.SignReply{Err: err}
+			}
+		}
+		sz.RefreshAt = s.refreshAt
+		out = append(out, sz)
+	}
+	a.cache.evict(now.Add(-cacheIdle))
+	cacheEntries.Set(float64(len(a.cache.entries)))
+	return messages.SignReply{Zones: out}
+}
+
+// zoneSigner signs one zone's sets for one request and tracks the earliest
+// refresh among the signatures it hands out.
+type zoneSigner struct {
+	a         *Actor
+	key       *Key
+	now       time.Time
+	policy    signPolicy
+	refreshAt time.Time
+}
+
+func (s *zoneSigner) signed(set []dns.RR) (messages.SignedRRset, error) {
+	sigs, err := s.sigs(set)
+	return messages.SignedRRset{RRs: set, Sigs: sigs}, err
+}
+
+func (s *zoneSigner) sigs(set []dns.RR) ([]dns.RR, error) {
+	if len(set) == 0 {
+		return nil, nil
+	}
+	h, err := hashSet(s.key, set)
+	if err != nil {
+		return nil, fmt.Errorf("dnssec: zone %s: %w", s.key.Zone, err)
+	}
+	e, ok := s.a.cache.entries[h]
+	switch {
+	case ok && s.now.Before(e.refreshAt):
+		signatureReused.Inc()
+	default:
+		sig, refreshAt, err := s.make(set)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			signedRefresh.Inc()
+		} else {
+			signedSnapshot.Inc()
+		}
+		e = &cachedSig{sig: sig, refreshAt: refreshAt}
+		s.a.cache.entries[h] = e
+	}
+	e.lastUsed = s.now
+	if s.refreshAt.IsZero() || e.refreshAt.Before(s.refreshAt) {
+		s.refreshAt = e.refreshAt
+	}
+	return []dns.RR{e.sig}, nil
+}
+
+func (s *zoneSigner) make(set []dns.RR) (*dns.RRSIG, time.Time, error) {
+	started := time.Now()
+	inception, expiration, refreshAt := s.policy.window(s.now)
+	hdr := set[0].Header()
+	sig := &dns.RRSIG{
+		Hdr:        dns.RR_Header{Ttl: hdr.Ttl},
+		Algorithm:  s.key.DNSKEY.Algorithm,
+		KeyTag:     s.key.Tag(),
+		SignerName: s.key.Zone,
+		Inception:  uint32(inception.Unix()),
+		Expiration: uint32(expiration.Unix()),
+		OrigTtl:    hdr.Ttl,
+	}
+	if err := sig.Sign(s.key.Private, set); err != nil {
+		return nil, time.Time{}, fmt.Errorf("dnssec: sign %s %s in zone %s: %w", hdr.Name, dns.TypeToString[hdr.Rrtype], s.key.Zone, err)
+	}
+	signingTime.UpdateDuration(started)
+	return sig, refreshAt, nil
+}

@@ -1,0 +1,187 @@
+package signer
+
+import (
+	"bufio"
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/opengslb/opengslb/runtime/statefile"
+)
+
+// KeyDir is where keys live under data_dir.
+const KeyDir = "dnssec"
+
+// bindTime is BIND's timestamp format in key files (UTC).
+const bindTime = "20060102150405"
+
+// WriteKey stores k as BIND does: K<zone>+<alg>+<tag>.key holds the DNSKEY
+// record (what dnssec-dsfromkey reads) and .private the private key in
+// "Private-key-format: v1.3". The private file is written first, so a
+// .key file always has its .private beside it.
+func WriteKey(dir string, k *Key) error {
+	base := filepath.Join(dir, k.baseName())
+	created := k.Created.UTC().Format(bindTime)
+	private := k.DNSKEY.PrivateKeyString(k.Private) +
+		"Created: " + created + "\nPublish: " + created + "\nActivate: " + created + "\n"
+	if err := statefile.Write(base+".private", []byte(private)); err != nil {
+		return fmt.Errorf("dnssec: key for zone %s: %w", k.Zone, err)
+	}
+	stamp := created + " (" + k.Created.UTC().Format(time.ANSIC) + ")"
+	public := roleComment(k) + "\n; Created: " + stamp + "\n; Publish: " + stamp + "\n; Activate: " + stamp + "\n" +
+		k.DNSKEY.String() + "\n"
+	if err := statefile.Write(base+".key", []byte(public)); err != nil {
+		return fmt.Errorf("dnssec: key for zone %s: %w", k.Zone, err)
+	}
+	return nil
+}
+
+// LoadKeys reads every key pair in dir, sorted by zone, then creation,
+// then key tag. A missing directory holds no keys. A key file that cannot
+// be read, does not parse, or whose private half is missing or does not
+// match is an error that names the file: a node must never quietly make a
+// new key while the old one's DS may be at the parent.
+func LoadKeys(dir string) ([]*Key, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "K*.key"))
+	if err != nil {
+		return nil, fmt.Errorf("dnssec: list %s: %w", dir, err)
+	}
+	if _, err := os.Stat(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("dnssec: key directory %s: %w", dir, err)
+	}
+	var keys []*Key
+	for _, path := range paths {
+		k, err := readKey(path)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	sort.SliceStable(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.Zone != b.Zone {
+			return a.Zone < b.Zone
+		}
+		if !a.Created.Equal(b.Created) {
+			return a.Created.Before(b.Created)
+		}
+		return a.Tag() < b.Tag()
+	})
+	return keys, nil
+}
+
+// readKey reads one .key file and the .private file beside it.
+func readKey(path string) (*Key, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("dnssec: read key file %s: %w", path, err)
+	}
+	pub, err := parsePublic(data)
+	if err != nil {
+		return nil, fmt.Errorf("dnssec: key file %s: %w", path, err)
+	}
+	privPath := strings.TrimSuffix(path, ".key") + ".private"
+	privData, err := os.ReadFile(privPath)
+	if err != nil {
+		return nil, fmt.Errorf("dnssec: read private key file %s (the pair of %s): %w", privPath, path, err)
+	}
+	priv, err := pub.ReadPrivateKey(bytes.NewReader(privData), privPath)
+	if err != nil {
+		return nil, fmt.Errorf("dnssec: private key file %s: %w", privPath, err)
+	}
+	signer, ok := priv.(crypto.Signer)
+	if !ok || !matches(pub, signer) {
+		return nil, fmt.Errorf("dnssec: private key file %s does not hold the private half of the DNSKEY in %s", privPath, path)
+	}
+	created, err := createdOf(privData)
+	if err != nil {
+		return nil, fmt.Errorf("dnssec: private key file %s: %w", privPath, err)
+	}
+	return &Key{Zone: dns.CanonicalName(pub.Hdr.Name), DNSKEY: pub, Private: signer, Created: created}, nil
+}
+
+// parsePublic reads the one DNSKEY record of a .key file.
+func parsePublic(data []byte) (*dns.DNSKEY, error) {
+	zp := dns.NewZoneParser(bytes.NewReader(data), ".", "")
+	var key *dns.DNSKEY
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		k, isKey := rr.(*dns.DNSKEY)
+		if !isKey || key != nil {
+			return nil, errors.New("must hold exactly one DNSKEY record and nothing else")
+		}
+		key = k
+	}
+	if err := zp.Err(); err != nil {
+		return nil, err
+	}
+	if key == nil {
+		return nil, errors.New("holds no DNSKEY record")
+	}
+	if key.Protocol != 3 || key.Flags&dns.ZONE == 0 {
+		return nil, fmt.Errorf("DNSKEY for %s is not a zone key (flags %d, protocol %d)", key.Hdr.Name, key.Flags, key.Protocol)
+	}
+	if _, err := algorithmName(key.Algorithm); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// matches reports whether priv is the private half of pub.
+func matches(pub *dns.DNSKEY, priv crypto.Signer) bool {
+	var want *dns.DNSKEY
+	switch p := priv.Public().(type) {
+	case *ecdsa.PublicKey:
+		want = &dns.DNSKEY{Algorithm: pub.Algorithm}
+		ecdh, err := p.Bytes()
+		if err != nil || len(ecdh) != 65 {
+			return false
+		}
+		// DNSKEY's ECDSA public key is X||Y without the 0x04 prefix.
+		want.PublicKey = toBase64(ecdh[1:])
+	case ed25519.PublicKey:
+		want = &dns.DNSKEY{Algorithm: pub.Algorithm, PublicKey: toBase64(p)}
+	default:
+		return false
+	}
+	return want.PublicKey == pub.PublicKey
+}
+
+// createdOf reads BIND's "Created:" line; a file without one (written by
+// an older tool) counts as created at the epoch, so it is the oldest.
+func createdOf(private []byte) (time.Time, error) {
+	sc := bufio.NewScanner(bytes.NewReader(private))
+	for sc.Scan() {
+		key, value, ok := strings.Cut(sc.Text(), ":")
+		if !ok || !strings.EqualFold(strings.TrimSpace(key), "Created") {
+			continue
+		}
+		t, err := time.Parse(bindTime, strings.TrimSpace(value))
+		if err != nil {
+			return time.Time{}, fmt.Errorf("Created: %q is not a BIND timestamp (YYYYMMDDHHMMSS)", strings.TrimSpace(value))
+		}
+		return t.UTC(), nil
+	}
+	return time.Unix(0, 0).UTC(), sc.Err()
+}
+
+// algorithmName names the algorithms this signer can use.
+func algorithmName(alg uint8) (string, error) {
+	switch alg {
+	case dns.ECDSAP256SHA256, dns.ED25519:
+		return dns.AlgorithmToString[alg], nil
+	}
+	return "", fmt.Errorf("algorithm %d (%s) is not supported: ECDSAP256SHA256 (13) or ED25519 (15)", alg, dns.AlgorithmToString[alg])
+}
+
+func toBase64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -47,7 +47,14 @@ type Zone struct {
 	// the negative TTL (RFC 2308 §5), ready for any negative answer's
 	// authority section whatever the question was.
 	NegativeSOA RRSet
+
+	// Keys are the DNSSEC keys the zone is signed with; nil when the zone
+	// is served unsigned.
+	Keys []messages.KeyInfo
 }
+
+// Signed reports whether the zone's answers carry DNSSEC records.
+func (z *Zone) Signed() bool { return len(z.Keys) > 0 }
 
 // Node is one name that exists.
 type Node struct {

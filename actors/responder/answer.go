@@ -123,32 +123,40 @@ func answer(snap *zone.Snapshot, q *query, buf []byte) (resp []byte, rcode int) 
 	if q.edns && q.version > 0 {
 		// RFC 6891 §6.1.3: BADVERS, no question needed, OPT carries the
 		// upper bits of the extended rcode.
-		return writeResponse(buf, q, dns.RcodeBadVers, false, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeBadVers
+		return writeResponse(buf, q, dns.RcodeBadVers, false, zone.RRSet{}, nil, 0), dns.RcodeBadVers
 	}
 	if q.opcode != dns.OpcodeQuery {
 		// NOTIFY and the rest: nothing here is a secondary or updatable.
-		return writeResponse(buf, q, dns.RcodeNotImplemented, false, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeNotImplemented
+		return writeResponse(buf, q, dns.RcodeNotImplemented, false, zone.RRSet{}, nil, 0), dns.RcodeNotImplemented
 	}
 	if !q.hasQuestion() {
-		return writeResponse(buf, q, dns.RcodeFormatError, false, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeFormatError
+		return writeResponse(buf, q, dns.RcodeFormatError, false, zone.RRSet{}, nil, 0), dns.RcodeFormatError
 	}
 	if snap == nil {
-		return writeResponse(buf, q, dns.RcodeServerFailure, false, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeServerFailure
+		return writeResponse(buf, q, dns.RcodeServerFailure, false, zone.RRSet{}, nil, 0), dns.RcodeServerFailure
 	}
 	if q.qclass != dns.ClassINET && q.qclass != dns.ClassANY {
-		return writeResponse(buf, q, dns.RcodeRefused, false, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeRefused
+		return writeResponse(buf, q, dns.RcodeRefused, false, zone.RRSet{}, nil, 0), dns.RcodeRefused
 	}
 	z, node := snap.Lookup(q.lower)
 	if z == nil {
-		return writeResponse(buf, q, dns.RcodeRefused, false, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeRefused
+		return writeResponse(buf, q, dns.RcodeRefused, false, zone.RRSet{}, nil, 0), dns.RcodeRefused
 	}
 	switch q.qtype {
 	case dns.TypeAXFR, dns.TypeIXFR:
 		// Zone transfer has no meaning for answers computed per query.
-		return writeResponse(buf, q, dns.RcodeRefused, true, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeRefused
+		return writeResponse(buf, q, dns.RcodeRefused, true, zone.RRSet{}, nil, 0), dns.RcodeRefused
 	}
+	// With the DO bit, a signed zone's answers carry their RRSIGs and its
+	// negative answers the records that prove them (RFC 4035 §3.1).
+	do := q.do && z.Signed()
+	var authority [4]zone.RRSet
+	auth := append(authority[:0], z.NegativeSOA.For(do))
 	if node == nil {
-		return writeResponse(buf, q, dns.RcodeNameError, true, zone.RRSet{}, z.NegativeSOA, 0), dns.RcodeNameError
+		if do {
+			auth = snap.NameErrorProof(z, q.lower, auth)
+		}
+		return writeResponse(buf, q, dns.RcodeNameError, true, zone.RRSet{}, auth, 0), dns.RcodeNameError
 	}
 
 	var (
@@ -156,13 +164,19 @@ func answer(snap *zone.Snapshot, q *query, buf []byte) (resp []byte, rcode int) 
 		ecsScope uint8
 	)
 	switch {
+	case q.qtype == dns.TypeNSEC:
+		set, _ = node.OwnNSEC(do)
 	case node.Apex:
 		switch q.qtype {
 		case dns.TypeSOA, dns.TypeANY:
 			// RFC 8482: one RRset answers ANY; the SOA is the smallest.
-			set = z.SOA
+			set = z.SOA.For(do)
 		case dns.TypeNS:
-			set = z.NS
+			set = z.NS.For(do)
+		default:
+			if r, ok := z.ApexSet(q.qtype); ok {
+				set = r.For(do)
+			}
 		}
 	case node.Domain != nil:
 		d := node.Domain
@@ -185,12 +199,12 @@ func answer(snap *zone.Snapshot, q *query, buf []byte) (resp []byte, rcode int) 
 				seed = zone.Seed(q.subnet.Addr().AsSlice(), uint8(q.subnet.Bits()), q.lower)
 			}
 			var ok bool
-			set, ok = a.Pick(seed)
+			set, ok = a.Pick(seed, do)
 			if d.FallbackActive {
 				d.CountFallback()
 			}
 			if !ok {
-				return writeResponse(buf, q, dns.RcodeServerFailure, true, zone.RRSet{}, zone.RRSet{}, 0), dns.RcodeServerFailure
+				return writeResponse(buf, q, dns.RcodeServerFailure, true, zone.RRSet{}, nil, 0), dns.RcodeServerFailure
 			}
 			if a.DependsOnClient && q.ecs {
 				ecsScope = q.ecsSource
@@ -198,9 +212,12 @@ func answer(snap *zone.Snapshot, q *query, buf []byte) (resp []byte, rcode int) 
 		}
 	}
 	if set.Empty() {
-		return writeResponse(buf, q, dns.RcodeSuccess, true, zone.RRSet{}, z.NegativeSOA, 0), dns.RcodeSuccess
+		if do {
+			auth = append(auth, node.NoDataProof())
+		}
+		return writeResponse(buf, q, dns.RcodeSuccess, true, zone.RRSet{}, auth, 0), dns.RcodeSuccess
 	}
-	return writeResponse(buf, q, dns.RcodeSuccess, true, set, zone.RRSet{}, ecsScope), dns.RcodeSuccess
+	return writeResponse(buf, q, dns.RcodeSuccess, true, set, nil, ecsScope), dns.RcodeSuccess
 }
 
 // writeResponse lays out header, question, answer, authority and OPT. When
@@ -208,7 +225,7 @@ func answer(snap *zone.Snapshot, q *query, buf []byte) (resp []byte, rcode int) 
 // truncated response (TC, no records) so the client retries over TCP.
 // ecsScope is the scope to echo when the query carried ECS: the source
 // prefix when the answer depends on the client, else 0 (RFC 7871 §7.2.1).
-func writeResponse(buf []byte, q *query, rcode int, authoritative bool, ans, auth zone.RRSet, ecsScope uint8) []byte {
+func writeResponse(buf []byte, q *query, rcode int, authoritative bool, ans zone.RRSet, auth []zone.RRSet, ecsScope uint8) []byte {
 	buf = buf[:0]
 	buf = append(buf, make([]byte, headerLen)...)
 	qdcount := uint16(0)
@@ -218,17 +235,23 @@ func writeResponse(buf []byte, q *query, rcode int, authoritative bool, ans, aut
 			qdcount = 1
 		} else {
 			buf = buf[:headerLen]
-			rcode, ans, auth = dns.RcodeFormatError, zone.RRSet{}, zone.RRSet{}
+			rcode, ans, auth = dns.RcodeFormatError, zone.RRSet{}, nil
 		}
 	}
 	afterQuestion := len(buf)
 	buf = append(buf, ans.Wire...)
-	buf = append(buf, auth.Wire...)
+	nscount := uint16(0)
+	for _, set := range auth {
+		buf = append(buf, set.Wire...)
+		nscount += set.Count
+	}
 	buf = appendOPT(buf, q, rcode, ecsScope)
 	tc := false
 	if len(buf) > q.size {
+		// Signed answers are the ones that grow past a client's size: all
+		// or nothing, so a validator never sees a set without its RRSIG.
 		tc = true
-		ans, auth = zone.RRSet{}, zone.RRSet{}
+		ans, nscount = zone.RRSet{}, 0
 		buf = appendOPT(buf[:afterQuestion], q, rcode, ecsScope)
 	}
 	arcount := uint16(0)
@@ -252,7 +275,7 @@ func writeResponse(buf []byte, q *query, rcode int, authoritative bool, ans, aut
 	binary.BigEndian.PutUint16(buf[2:], flags)
 	binary.BigEndian.PutUint16(buf[4:], qdcount)
 	binary.BigEndian.PutUint16(buf[6:], ans.Count)
-	binary.BigEndian.PutUint16(buf[8:], auth.Count)
+	binary.BigEndian.PutUint16(buf[8:], nscount)
 	binary.BigEndian.PutUint16(buf[10:], arcount)
 	return buf
 }

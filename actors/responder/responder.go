@@ -168,7 +168,7 @@ func (a *Actor) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		if r := recover(); r != nil {
 			queryPanics.Inc()
 			a.log.Error().Interface("panic", r).Str("qname", q.name).Uint16("qtype", q.qtype).Msg("query panicked; answered SERVFAIL")
-			resp := writeResponse((*bufp)[:0], &q, dns.RcodeServerFailure, false, zone.RRSet{}, zone.RRSet{}, 0)
+			resp := writeResponse((*bufp)[:0], &q, dns.RcodeServerFailure, false, zone.RRSet{}, nil, 0)
 			_, _ = w.Write(resp)
 			countQuery(q.qtype, dns.RcodeServerFailure)
 		}

@@ -68,7 +68,7 @@ func (w *udpWorker) handle(packet []byte, client netip.Addr) (resp []byte) {
 			queryPanics.Inc()
 			w.a.log.Error().Interface("panic", r).Uint16("qtype", q.qtype).Msg("query panicked; answered SERVFAIL")
 			safe := query{id: q.id, opcode: q.opcode, size: minUDPSize}
-			resp = writeResponse(w.out[:0], &safe, dns.RcodeServerFailure, false, zone.RRSet{}, zone.RRSet{}, 0)
+			resp = writeResponse(w.out[:0], &safe, dns.RcodeServerFailure, false, zone.RRSet{}, nil, 0)
 			countQuery(q.qtype, dns.RcodeServerFailure)
 		}
 	}()
@@ -104,7 +104,7 @@ func (w *udpWorker) slowParse(packet []byte, client netip.Addr) (q query, resp [
 	reject := func(rcode int) (query, []byte, bool) {
 		bare := query{id: hdr.Id, opcode: int(hdr.Bits>>11) & 0xF, size: minUDPSize}
 		countQuery(0, rcode)
-		return bare, writeResponse(w.out[:0], &bare, rcode, false, zone.RRSet{}, zone.RRSet{}, 0), false
+		return bare, writeResponse(w.out[:0], &bare, rcode, false, zone.RRSet{}, nil, 0), false
 	}
 	switch dns.DefaultMsgAcceptFunc(hdr) {
 	case dns.MsgIgnore:

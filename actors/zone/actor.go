@@ -29,6 +29,12 @@ type Options struct {
 	Health runtime.Address[messages.HealthMsg]
 	// StaleEvery is how often report ages are checked; default 1s.
 	StaleEvery time.Duration
+	// Signer signs snapshots while overwatch.dnssec.enabled; a zero
+	// address serves every zone unsigned.
+	Signer runtime.Address[messages.SignerMsg]
+	// SignTimeout bounds one signing request; default 30s, time enough to
+	// sign a large configuration's first snapshot.
+	SignTimeout time.Duration
 }
 
 // Actor owns the desired state (configuration and health) and publishes a
@@ -60,6 +66,10 @@ type Actor struct {
 	// disagree holds the agent backends an agent calls healthy but this
 	// overwatch's validation cannot reach, to log each one once.
 	disagree map[string]bool
+	// rebuildAt, when set, is when the snapshot must be built again even
+	// if nothing changed: its signatures need refreshing, or the last
+	// build failed and is retried.
+	rebuildAt time.Time
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -82,6 +92,9 @@ func New(log zerolog.Logger, store *Store, inbox *runtime.Mailbox[messages.ZoneM
 	}
 	if opts.StaleEvery <= 0 {
 		opts.StaleEvery = time.Second
+	}
+	if opts.SignTimeout <= 0 {
+		opts.SignTimeout = 30 * time.Second
 	}
 	return &Actor{
 		log:       log.With().Str("actor", "zone").Logger(),
@@ -110,7 +123,7 @@ func (a *Actor) Run(ctx context.Context) error {
 		a.overrides = nil
 		return fmt.Errorf("%w: %w", err, runtime.ErrFatal)
 	}
-	if err := a.rebuild(); err != nil && a.store.Load() == nil {
+	if err := a.rebuild(ctx); err != nil && a.store.Load() == nil {
 		// Nothing to serve at all: a restart will not fix a snapshot
 		// that cannot be built from this configuration.
 		return fmt.Errorf("zone: first snapshot: %w: %w", err, runtime.ErrFatal)
@@ -138,10 +151,11 @@ func (a *Actor) Run(ctx context.Context) error {
 		case <-ages.C:
 			changed = a.age()
 			changed = a.expireOverrides() || changed
+			changed = changed || (!a.rebuildAt.IsZero() && !a.opts.Now().Before(a.rebuildAt))
 		case <-timeout:
 			timer, timeout = nil, nil
-			if err := a.rebuild(); err != nil {
-				a.log.Error().Err(err).Msg("snapshot not rebuilt; the previous one keeps serving")
+			if err := a.rebuild(ctx); err != nil {
+				a.log.Error().Err(err).Msg("snapshot not rebuilt; the previous one keeps serving, retrying in a second")
 			}
 			a.sendValidationTargets(ctx)
 		}
@@ -237,19 +251,28 @@ func backendKey(b config.Backend) messages.BackendKey {
 	return messages.BackendKey{Service: b.Service, Address: addr.Unmap(), Port: b.Port}
 }
 
-func (a *Actor) rebuild() error {
+// retryBuild is how soon a failed build is tried again.
+const retryBuild = time.Second
+
+func (a *Actor) rebuild(ctx context.Context) error {
 	started := a.opts.Now()
 	serial := uint32(started.Unix())
 	// Serials only grow (RFC 1982), even for two builds in one second.
 	if serial <= a.serial {
 		serial = a.serial + 1
 	}
-	snap, err := Build(Input{Config: a.cfg, Health: a.health, Agents: a.agentBackends(), Cold: !a.warm,
-		Overrides: sortedOverrides(a.overrides), Now: started}, serial, a.generation, started)
+	in := Input{Config: a.cfg, Health: a.health, Agents: a.agentBackends(), Cold: !a.warm,
+		Overrides: sortedOverrides(a.overrides), Now: started}
+	if sec := a.dnssec(); sec != nil {
+		in.Sign, in.Denial = a.askSigner(ctx), sec.Denial
+	}
+	snap, err := Build(in, serial, a.generation, started)
 	if err != nil {
 		snapshotBuildErrors.Inc()
+		a.rebuildAt = started.Add(retryBuild)
 		return fmt.Errorf("zone: build snapshot for generation %d: %w", a.generation, err)
 	}
+	a.rebuildAt = snap.RefreshAt()
 	a.serial = serial
 	a.store.publish(snap)
 	snapshotBuilds.Inc()
@@ -341,6 +364,30 @@ func (a *Actor) reportDisagreements(snap *Snapshot) {
 	}
 	a.disagree = now
 	validationDisagreements.Set(float64(len(now)))
+}
+
+// dnssec returns the signing settings when snapshots are to be signed.
+func (a *Actor) dnssec() *config.DNSSEC {
+	if a.opts.Signer.IsZero() || a.cfg == nil || a.cfg.Overwatch == nil || !a.cfg.Overwatch.DNSSEC.Enabled {
+		return nil
+	}
+	return &a.cfg.Overwatch.DNSSEC
+}
+
+// askSigner signs by asking the SignerActor, bounded by SignTimeout. The
+// signer never asks the zone, so the two cannot wait on each other.
+func (a *Actor) askSigner(ctx context.Context) SignFunc {
+	return func(zones []messages.ZoneToSign) ([]messages.SignedZone, error) {
+		ctx, cancel := context.WithTimeout(ctx, a.opts.SignTimeout)
+		defer cancel()
+		reply, err := runtime.Ask(ctx, a.opts.Signer, func(r chan<- messages.SignReply) messages.SignerMsg {
+			return messages.SignRequest{Zones: zones, Reply: r}
+		})
+		if err != nil {
+			return nil, err
+		}
+		return reply.Zones, reply.Err
+	}
 }
 
 // gossiping reports whether agents may report to this overwatch.

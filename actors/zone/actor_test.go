@@ -97,7 +97,7 @@ func answerOf(t *testing.T, s *Snapshot, name string) int {
 	if node == nil || node.Domain == nil {
 		return -1
 	}
-	set, _ := node.Domain.A.Pick(0)
+	set, _ := node.Domain.A.Pick(0, false)
 	return int(set.Count)
 }
 
@@ -225,9 +225,9 @@ func TestPreparedRecordsParse(t *testing.T) {
 		qtype uint16
 		set   RRSet
 	}{
-		{"gslb.example.com.", dns.TypeSOA, z.SOA},
-		{"gslb.example.com.", dns.TypeNS, z.NS},
-		{"WEBAPP.gslb.example.com.", dns.TypeA, func() RRSet { s, _ := snap.names["webapp.gslb.example.com."].Domain.A.Pick(0); return s }()},
+		{"gslb.example.com.", dns.TypeSOA, z.SOA.Plain},
+		{"gslb.example.com.", dns.TypeNS, z.NS.Plain},
+		{"WEBAPP.gslb.example.com.", dns.TypeA, func() RRSet { s, _ := snap.names["webapp.gslb.example.com."].Domain.A.Pick(0, false); return s }()},
 	} {
 		m := new(dns.Msg)
 		m.SetQuestion(tc.owner, tc.qtype)

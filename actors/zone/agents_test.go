@@ -103,7 +103,7 @@ func domain(s *Snapshot) *Domain {
 }
 
 func served(s *Snapshot) int {
-	set, ok := domain(s).A.Pick(0)
+	set, ok := domain(s).A.Pick(0, false)
 	if !ok {
 		return -1 // SERVFAIL
 	}

@@ -3,6 +3,8 @@ package zone
 import (
 	"sort"
 	"sync/atomic"
+
+	"github.com/miekg/dns"
 )
 
 // How an Answer chooses among its prepared variants.
@@ -18,6 +20,12 @@ const (
 type Answer struct {
 	kind     int
 	variants []RRSet
+	// signed[i] is variants[i] followed by its RRSIG; nil when unsigned.
+	signed []RRSet
+	// rrsets[i] are the records of variants[i], kept for signing; with
+	// rotations every variant is the same set in another order.
+	rrsets    [][]dns.RR
+	rotations bool
 	// cumulative holds the running sum of weights, parallel to variants,
 	// for weighted choice by binary search.
 	cumulative []uint64
@@ -52,26 +60,33 @@ func (a *Answer) drawsFrom(backends []candidate) []candidate {
 	return out
 }
 
-// Pick returns the records to answer with. seed identifies the client and
-// the name (see Seed); ok is false when the domain's fallback says SERVFAIL.
-func (a *Answer) Pick(seed uint64) (set RRSet, ok bool) {
+// Pick returns the records to answer with, followed by their RRSIG when
+// do is set and the zone is signed. seed identifies the client and the
+// name (see Seed); ok is false when the domain's fallback says SERVFAIL.
+func (a *Answer) Pick(seed uint64, do bool) (set RRSet, ok bool) {
+	var i uint64
 	switch a.kind {
 	case choiceNone:
 		return RRSet{}, true
 	case choiceFixed:
-		return a.variants[0], true
 	case choiceRotate:
-		i := a.next.Add(1) - 1
-		return a.variants[i%uint64(len(a.variants))], true
+		i = (a.next.Add(1) - 1) % uint64(len(a.variants))
 	case choiceWeight:
 		total := a.cumulative[len(a.cumulative)-1]
 		point := seed % total
-		i := sort.Search(len(a.cumulative), func(i int) bool { return a.cumulative[i] > point })
-		return a.variants[i], true
+		i = uint64(sort.Search(len(a.cumulative), func(i int) bool { return a.cumulative[i] > point }))
 	default:
 		return RRSet{}, false
 	}
+	if do && a.signed != nil {
+		return a.signed[i], true
+	}
+	return a.variants[i], true
 }
+
+// Fails reports whether the answer is SERVFAIL (fallback = servfail, or a
+// cold start).
+func (a *Answer) Fails() bool { return a.kind == choiceFail }
 
 // Seed mixes a client prefix and a lower-case query name into the number
 // that weighted routing picks with (FNV-1a). Every overwatch computes the

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"sort"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +42,11 @@ type Input struct {
 	// ignored.
 	Overrides []messages.Override
 	Now       time.Time
+	// Sign, when set, signs the snapshot's record sets (see SignFunc);
+	// nil serves every zone unsigned. Denial is config.DenialNSEC3 or
+	// config.DenialNSEC.
+	Sign   SignFunc
+	Denial string
 }
 
 // AgentBackend is one backend an agent reported, as the zone holds it.
@@ -65,13 +69,15 @@ func Build(in Input, serial uint32, generation uint64, now time.Time) (*Snapshot
 		names:      make(map[string]*Node),
 		overrides:  in.Overrides,
 	}
+	apexes := make(map[*Zone]apexSets, len(cfg.DNS.Zones))
 	for _, name := range cfg.DNS.Zones {
-		z, err := buildZone(cfg.DNS, name, serial)
+		z, sets, err := buildZone(cfg.DNS, name, serial)
 		if err != nil {
 			return nil, err
 		}
+		apexes[z] = sets
 		snap.zones = append(snap.zones, z)
-		snap.names[z.Name] = &Node{Zone: z, Apex: true}
+		snap.names[z.Name] = &Node{Zone: z, Apex: true, proof: noProof, wildcard: noProof}
 	}
 	sort.SliceStable(snap.zones, func(i, j int) bool {
 		return dns.CountLabel(snap.zones[i].Name) > dns.CountLabel(snap.zones[j].Name)
@@ -92,7 +98,7 @@ func Build(in Input, serial uint32, generation uint64, now time.Time) (*Snapshot
 			return nil, err
 		}
 		snap.domains = append(snap.domains, d)
-		snap.names[d.Name] = &Node{Zone: zone, Domain: d}
+		snap.names[d.Name] = &Node{Zone: zone, Domain: d, proof: noProof, wildcard: noProof}
 	}
 	// Names between a domain and its zone's apex exist without data
 	// (empty non-terminals, RFC 8020): they answer NODATA, not NXDOMAIN.
@@ -100,9 +106,18 @@ func Build(in Input, serial uint32, generation uint64, now time.Time) (*Snapshot
 		zone := snap.names[d.Name].Zone
 		for name := parent(d.Name); name != zone.Name && inZone(name, zone.Name); name = parent(name) {
 			if _, ok := snap.names[name]; !ok {
-				snap.names[name] = &Node{Zone: zone}
+				snap.names[name] = &Node{Zone: zone, proof: noProof, wildcard: noProof}
 			}
 		}
+	}
+	if in.Sign != nil {
+		if err := signSnapshot(snap, in, apexes); err != nil {
+			return nil, err
+		}
+	}
+	// The records were kept for signing; answers use the packed bytes.
+	for _, d := range snap.domains {
+		d.A.rrsets, d.AAAA.rrsets = nil, nil
 	}
 	return snap, nil
 }
@@ -196,18 +211,33 @@ func applyOverrides(byService map[string][]candidate, overrides []messages.Overr
 	}
 }
 
+// parent is name without its first label; an escaped dot ("\\.") is
+// part of a label, not a separator.
 func parent(name string) string {
-	i := strings.IndexByte(name, '.')
-	if i < 0 || i == len(name)-1 {
-		return "."
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case '\\':
+			i++
+		case '.':
+			if i == len(name)-1 {
+				return "."
+			}
+			return name[i+1:]
+		}
 	}
-	return name[i+1:]
+	return "."
 }
 
-func buildZone(cfg config.DNS, name string, serial uint32) (*Zone, error) {
+// apexSets are the apex's records before packing, kept for signing.
+type apexSets struct {
+	soa, negativeSOA *dns.SOA
+	ns               []dns.RR
+}
+
+func buildZone(cfg config.DNS, name string, serial uint32) (*Zone, apexSets, error) {
 	nameservers := cfg.NameserversFor(name)
 	if len(nameservers) == 0 {
-		return nil, fmt.Errorf("zone %s has no nameserver", name)
+		return nil, apexSets{}, fmt.Errorf("zone %s has no nameserver", name)
 	}
 	negTTL := cfg.NegativeTTL
 	soa := &dns.SOA{
@@ -222,8 +252,8 @@ func buildZone(cfg config.DNS, name string, serial uint32) (*Zone, error) {
 	}
 	z := &Zone{Name: name}
 	var err error
-	if z.SOA, err = packAfter(name, []dns.RR{soa}, true); err != nil {
-		return nil, err
+	if z.SOA.Plain, err = packAfter(name, []dns.RR{soa}, true); err != nil {
+		return nil, apexSets{}, err
 	}
 	var ns []dns.RR
 	for _, host := range nameservers {
@@ -232,18 +262,22 @@ func buildZone(cfg config.DNS, name string, serial uint32) (*Zone, error) {
 			Ns:  dns.Fqdn(host),
 		})
 	}
-	if z.NS, err = packAfter(name, ns, true); err != nil {
-		return nil, err
+	if z.NS.Plain, err = packAfter(name, ns, true); err != nil {
+		return nil, apexSets{}, err
 	}
 	// RFC 2308 §5: a negative answer is cached for the lesser of the SOA's
 	// TTL and its MINIMUM field.
 	negative := *soa
-	negative.Hdr.Ttl = min(soaTTL, negTTL)
-	if z.NegativeSOA, err = packAfter(name, []dns.RR{&negative}, false); err != nil {
-		return nil, err
+	negative.Hdr.Ttl = negativeTTL(cfg)
+	if z.NegativeSOA.Plain, err = packAfter(name, []dns.RR{&negative}, false); err != nil {
+		return nil, apexSets{}, err
 	}
-	return z, nil
+	return z, apexSets{soa: soa, negativeSOA: &negative, ns: ns}, nil
 }
+
+// negativeTTL is how long a negative answer, and so the NSEC or NSEC3
+// records proving it (RFC 9077), may be cached.
+func negativeTTL(cfg config.DNS) uint32 { return min(soaTTL, cfg.NegativeTTL) }
 
 func buildDomain(dc config.Domain, backends []candidate, cold bool) (*Domain, error) {
 	d := &Domain{
@@ -343,8 +377,8 @@ func buildChoice(dc config.Domain, backends []candidate, qtype uint16) (Answer, 
 				chosen = append(chosen, b)
 			}
 		}
-		set, err := packAddresses(dc, chosen, qtype)
-		return Answer{kind: choiceFixed, variants: []RRSet{set}, primary: primary, failover: true}, err
+		set, rrs, err := packAddresses(dc, chosen, qtype)
+		return Answer{kind: choiceFixed, variants: []RRSet{set}, rrsets: [][]dns.RR{rrs}, primary: primary, failover: true}, err
 
 	case config.RoutingWeighted:
 		weighted := backends[:0:0]
@@ -362,10 +396,11 @@ func buildChoice(dc config.Domain, backends []candidate, qtype uint16) (Answer, 
 		a := Answer{kind: choiceWeight, DependsOnClient: len(weighted) > 1, weightedOnly: !equal}
 		var sum uint64
 		for _, b := range weighted {
-			set, err := packAddresses(dc, []candidate{b}, qtype)
+			set, rrs, err := packAddresses(dc, []candidate{b}, qtype)
 			if err != nil {
 				return Answer{}, err
 			}
+			a.rrsets = append(a.rrsets, rrs)
 			w := uint64(b.view.Weight)
 			if equal {
 				w = 1
@@ -377,17 +412,20 @@ func buildChoice(dc config.Domain, backends []candidate, qtype uint16) (Answer, 
 		return a, nil
 
 	default: // round-robin
-		a := Answer{kind: choiceRotate, next: new(atomic.Uint64)}
+		// Every rotation is the same record set in another order, so one
+		// signature covers them all (RFC 4034 §6.3 orders it canonically).
+		a := Answer{kind: choiceRotate, next: new(atomic.Uint64), rotations: true}
 		if len(backends) == 1 {
 			a.kind = choiceFixed
 		}
 		for i := range backends {
 			rotated := append(append([]candidate{}, backends[i:]...), backends[:i]...)
-			set, err := packAddresses(dc, rotated, qtype)
+			set, rrs, err := packAddresses(dc, rotated, qtype)
 			if err != nil {
 				return Answer{}, err
 			}
 			a.variants = append(a.variants, set)
+			a.rrsets = append(a.rrsets, rrs)
 		}
 		return a, nil
 	}
@@ -396,7 +434,7 @@ func buildChoice(dc config.Domain, backends []candidate, qtype uint16) (Answer, 
 // packAddresses packs one A or AAAA record per backend. Backends that share
 // an address (different ports of one host) yield one record: a DNS answer
 // cannot carry a port, and a duplicate record is invalid in an RRset.
-func packAddresses(dc config.Domain, backends []candidate, qtype uint16) (RRSet, error) {
+func packAddresses(dc config.Domain, backends []candidate, qtype uint16) (RRSet, []dns.RR, error) {
 	seen := make(map[netip.Addr]bool, len(backends))
 	var rrs []dns.RR
 	for _, b := range backends {
@@ -412,5 +450,6 @@ func packAddresses(dc config.Domain, backends []candidate, qtype uint16) (RRSet,
 			rrs = append(rrs, &dns.AAAA{Hdr: hdr, AAAA: ip})
 		}
 	}
-	return packAfter(dc.Name, rrs, true)
+	set, err := packAfter(dc.Name, rrs, true)
+	return set, rrs, err
 }

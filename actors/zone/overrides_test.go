@@ -39,7 +39,7 @@ func clearOverride(t *testing.T, h *harness, service string, backend netip.AddrP
 
 func servedA(s *Snapshot, name string) int {
 	_, n := s.Lookup(name)
-	set, ok := n.Domain.A.Pick(0)
+	set, ok := n.Domain.A.Pick(0, false)
 	if !ok {
 		return -1
 	}

@@ -30,6 +30,8 @@ type Snapshot struct {
 	domains []*Domain
 	// overrides are the operator's decisions this snapshot applied.
 	overrides []messages.Override
+	// refreshAt is when the earliest signature needs making again.
+	refreshAt time.Time
 }
 
 // Overrides returns the overrides in force when the snapshot was built,
@@ -41,26 +43,64 @@ type Zone struct {
 	Name string // lower case, fully qualified
 	// SOA and NS are the apex record sets, packed to follow a question for
 	// the apex (owner names compress to the question at offset 12).
-	SOA RRSet
-	NS  RRSet
+	SOA Records
+	NS  Records
 	// NegativeSOA is the SOA record with its owner written out in full and
 	// the negative TTL (RFC 2308 §5), ready for any negative answer's
 	// authority section whatever the question was.
-	NegativeSOA RRSet
+	NegativeSOA Records
+	// apex holds the apex's DNSSEC record sets by type (DNSKEY, CDS,
+	// CDNSKEY, NSEC3PARAM or NSEC); nil when the zone is unsigned.
+	apex map[uint16]Records
 
 	// Keys are the DNSSEC keys the zone is signed with; nil when the zone
 	// is served unsigned.
 	Keys []messages.KeyInfo
+	// denial proves names and types absent; nil when unsigned.
+	denial *denial
 }
 
 // Signed reports whether the zone's answers carry DNSSEC records.
 func (z *Zone) Signed() bool { return len(z.Keys) > 0 }
+
+// ApexSet returns a DNSSEC record set the apex holds besides SOA and NS.
+func (z *Zone) ApexSet(qtype uint16) (Records, bool) {
+	r, ok := z.apex[qtype]
+	return r, ok
+}
 
 // Node is one name that exists.
 type Node struct {
 	Zone   *Zone
 	Apex   bool
 	Domain *Domain // nil at the apex and at empty non-terminals
+	// proof is the denial record that shows which types the name has
+	// (the NODATA proof), and wildcard the one that proves no wildcard
+	// directly below it: indexes into the zone's chain, noProof when
+	// the zone is unsigned.
+	proof, wildcard int
+}
+
+// NoDataProof is the signed record that proves the name lacks a type, for
+// the authority section of a NODATA answer with the DO bit.
+func (n *Node) NoDataProof() RRSet {
+	if d := n.Zone.denial; d != nil && n.proof != noProof {
+		return d.signed[n.proof]
+	}
+	return RRSet{}
+}
+
+// OwnNSEC is the name's NSEC record (NSEC chains only), to answer a query
+// for type NSEC; ok is false when the name owns none.
+func (n *Node) OwnNSEC(do bool) (RRSet, bool) {
+	d := n.Zone.denial
+	if d == nil || d.nsec3 || (!n.Apex && n.Domain == nil) {
+		return RRSet{}, false
+	}
+	if do {
+		return d.signed[n.proof], true
+	}
+	return d.plain[n.proof], true
 }
 
 // Domain is one GSLB name with its answers for each address family.
@@ -114,6 +154,21 @@ type BackendView struct {
 	Served   bool
 }
 
+// Records is one record set ready to answer with, alone and followed by
+// its RRSIGs (for queries with the DO bit); Signed is empty when the zone
+// is unsigned.
+type Records struct {
+	Plain, Signed RRSet
+}
+
+// For returns the form a query asks for.
+func (r Records) For(do bool) RRSet {
+	if do && !r.Signed.Empty() {
+		return r.Signed
+	}
+	return r.Plain
+}
+
 // RRSet is one or more resource records in wire form with their count.
 type RRSet struct {
 	Wire  []byte
@@ -128,6 +183,57 @@ func (s *Snapshot) Zones() []*Zone { return s.zones }
 
 // Domains returns every domain in configuration order.
 func (s *Snapshot) Domains() []*Domain { return s.domains }
+
+// NameErrorProof appends to dst the signed records that prove name does
+// not exist in z (RFC 5155 §7.2.2, RFC 4035 §3.1.3.2): for NSEC3 the
+// closest encloser's record, the one covering the next closer name and the
+// one covering the wildcard; for NSEC the records covering the name and
+// the wildcard. name is lower case and fully qualified; nothing is
+// appended for an unsigned zone.
+func (s *Snapshot) NameErrorProof(z *Zone, name string, dst []RRSet) []RRSet {
+	d := z.denial
+	if d == nil {
+		return dst
+	}
+	// The apex exists, so the walk up ends at the latest there.
+	next, encloser := name, parent(name)
+	var ce *Node
+	for range maxLabels {
+		if n, ok := s.names[encloser]; ok && n.Zone == z {
+			ce = n
+			break
+		}
+		if encloser == z.Name || encloser == "." {
+			break
+		}
+		next, encloser = encloser, parent(encloser)
+	}
+	if ce == nil {
+		return dst
+	}
+	var (
+		buf  [256]byte
+		seen [3]int
+		n    int
+	)
+	if d.nsec3 {
+		wire, ok := toWire(next, buf[:])
+		if !ok {
+			return dst
+		}
+		dst = d.appendProof(dst, &seen, &n, ce.proof)
+		dst = d.appendProof(dst, &seen, &n, d.coverHash(nsec3Hash(wire)))
+		return d.appendProof(dst, &seen, &n, ce.wildcard)
+	}
+	wire, ok := toWire(name, buf[:])
+	if !ok {
+		return dst
+	}
+	var offsets [maxLabels]int
+	qn := wireName{wire: wire, labels: labelOffsets(wire, offsets[:0])}
+	dst = d.appendProof(dst, &seen, &n, d.cover(qn))
+	return d.appendProof(dst, &seen, &n, ce.wildcard)
+}
 
 // Lookup finds the zone a lower-case, fully qualified name belongs to, and
 // the node of that name when it exists. A nil zone means the name is not

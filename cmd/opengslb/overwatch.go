@@ -14,6 +14,7 @@ import (
 	"github.com/opengslb/opengslb/actors/health"
 	"github.com/opengslb/opengslb/actors/hooks"
 	"github.com/opengslb/opengslb/actors/responder"
+	"github.com/opengslb/opengslb/actors/signer"
 	"github.com/opengslb/opengslb/actors/zone"
 	"github.com/opengslb/opengslb/config"
 	"github.com/opengslb/opengslb/messages"
@@ -60,7 +61,10 @@ func runOverwatch(cfg *config.Config, path string) error {
 	healthBox := runtime.NewMailbox[messages.HealthMsg]("health", 1, runtime.Latest, events)
 	hooksBox := runtime.NewMailbox[messages.HookMsg]("hooks", 256, runtime.Reject, events)
 	gossipBox := runtime.NewMailbox[messages.GossipMsg]("gossip", 16, runtime.Block, events)
-	exportDepth(zoneBox, healthBox, hooksBox, gossipBox)
+	// Signing requests come from the zone alone, one at a time, and must
+	// not be lost: block.
+	signerBox := runtime.NewMailbox[messages.SignerMsg]("signer", 4, runtime.Block, events)
+	exportDepth(zoneBox, healthBox, hooksBox, gossipBox, signerBox)
 	published := runtime.NewTopic[messages.SnapshotPublished]("snapshots", events)
 	store := &zone.Store{}
 
@@ -74,7 +78,14 @@ func runOverwatch(cfg *config.Config, path string) error {
 	supervise(sup, api.NewMetrics(log, cfg.Metrics.ListenAddress))
 	self := hooks.Self{Name: cfg.NodeID(), Role: "overwatch", Tags: map[string]string{"role": "overwatch", "region": cfg.Region()}}
 	supervise(sup, hooks.New(log, hooksBox, self, cfg.Hooks, hooks.Options{}))
-	supervise(sup, zone.New(log, store, zoneBox, published, cfg, zone.Options{Health: healthBox.Address()}))
+	zoneOpts := zone.Options{Health: healthBox.Address()}
+	if cfg.Overwatch.DNSSEC.Enabled {
+		// Started before the zone so that the first snapshot is signed.
+		supervise(sup, signer.New(log, signerBox, cfg, signer.Options{}))
+		zoneOpts.Signer = signerBox.Address()
+		consumers = append(consumers, consumer("signer", signerBox.Address(), func(m messages.ConfigApplied) messages.SignerMsg { return m }))
+	}
+	supervise(sup, zone.New(log, store, zoneBox, published, cfg, zoneOpts))
 	var g *gossip.Actor
 	if cfg.Overwatch != nil && cfg.Overwatch.Gossip != nil {
 		var err error
@@ -112,6 +123,7 @@ func runOverwatch(cfg *config.Config, path string) error {
 		Node:    cfg.NodeID(),
 		Region:  cfg.Region(),
 		Version: versionString(),
+		DNSSEC:  cfg.Overwatch.DNSSEC.Enabled,
 	}))
 	registerDNSSECPlaceholders()
 	configLoadedAt.Set(float64(time.Now().Unix()))

@@ -261,7 +261,19 @@ func inZone(name, zone string) bool {
 		return false
 	}
 	rest := len(name) - len(zone)
-	return rest == 0 || name[rest-1] == '.'
+	if rest == 0 {
+		return true
+	}
+	if name[rest-1] != '.' {
+		return false
+	}
+	// An escaped dot ("a\\.gslb.example.com." is one label "a.gslb"
+	// under example.com) does not end a label: count the backslashes.
+	escapes := 0
+	for i := rest - 2; i >= 0 && name[i] == '\\'; i-- {
+		escapes++
+	}
+	return escapes%2 == 0
 }
 
 // Store holds the current snapshot. The ZoneActor is its only writer; every

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -134,27 +135,37 @@ func parsePublic(data []byte) (*dns.DNSKEY, error) {
 	if _, err := algorithmName(key.Algorithm); err != nil {
 		return nil, err
 	}
+	raw, err := base64.StdEncoding.DecodeString(key.PublicKey)
+	if want := publicKeySize(key.Algorithm); err != nil || len(raw) != want {
+		return nil, fmt.Errorf("DNSKEY for %s: the public key is not %d bytes of base64", key.Hdr.Name, want)
+	}
 	return key, nil
 }
 
-// matches reports whether priv is the private half of pub.
+// matches reports whether priv is the private half of pub. The public
+// half is derived from the private scalar or seed itself: miekg/dns fills
+// an ECDSA key's public point from the DNSKEY, which proves nothing.
 func matches(pub *dns.DNSKEY, priv crypto.Signer) bool {
-	var want *dns.DNSKEY
-	switch p := priv.Public().(type) {
-	case *ecdsa.PublicKey:
-		want = &dns.DNSKEY{Algorithm: pub.Algorithm}
-		ecdh, err := p.Bytes()
-		if err != nil || len(ecdh) != 65 {
+	var derived []byte
+	switch p := priv.(type) {
+	case *ecdsa.PrivateKey:
+		scalar := make([]byte, 32)
+		if p.D == nil || p.D.BitLen() > 256 {
+			return false
+		}
+		p.D.FillBytes(scalar)
+		k, err := ecdh.P256().NewPrivateKey(scalar)
+		if err != nil {
 			return false
 		}
 		// DNSKEY's ECDSA public key is X||Y without the 0x04 prefix.
-		want.PublicKey = toBase64(ecdh[1:])
-	case ed25519.PublicKey:
-		want = &dns.DNSKEY{Algorithm: pub.Algorithm, PublicKey: toBase64(p)}
+		derived = k.PublicKey().Bytes()[1:]
+	case ed25519.PrivateKey:
+		derived = p.Public().(ed25519.PublicKey)
 	default:
 		return false
 	}
-	return want.PublicKey == pub.PublicKey
+	return toBase64(derived) == pub.PublicKey
 }
 
 // createdOf reads BIND's "Created:" line; a file without one (written by
@@ -173,6 +184,13 @@ func createdOf(private []byte) (time.Time, error) {
 		return t.UTC(), nil
 	}
 	return time.Unix(0, 0).UTC(), sc.Err()
+}
+
+func publicKeySize(alg uint8) int {
+	if alg == dns.ED25519 {
+		return ed25519.PublicKeySize
+	}
+	return 64 // P-256: X and Y
 }
 
 // algorithmName names the algorithms this signer can use.

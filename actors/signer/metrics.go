@@ -33,5 +33,3 @@ func exportKeyAge(zone string, created time.Time) {
 	metrics.GetOrCreateGauge(keyAgeName(zone), func() float64 { return time.Since(created).Seconds() })
 }
 
-// keep signedOnline referenced until online signing exists.
-var _ = signedOnline

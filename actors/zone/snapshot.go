@@ -267,7 +267,7 @@ func inZone(name, zone string) bool {
 	if name[rest-1] != '.' {
 		return false
 	}
-	// An escaped dot ("a\\.gslb.example.com." is one label "a.gslb"
+	// An escaped dot ("a\.gslb.example.com." is one label "a.gslb"
 	// under example.com) does not end a label: count the backslashes.
 	escapes := 0
 	for i := rest - 2; i >= 0 && name[i] == '\\'; i-- {

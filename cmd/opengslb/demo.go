@@ -27,11 +27,13 @@ func printDemoHelp(w io.Writer, cfg *config.Config) {
 	for _, q := range []string{
 		"webapp.gslb.example.com A", "webapp.gslb.example.com AAAA", "api.gslb.example.com A +subnet=198.51.100.0/24",
 		"db.gslb.example.com A", "gslb.example.com SOA", "missing.gslb.example.com A", "example.org A",
+		"webapp.gslb.example.com A +dnssec", "missing.gslb.example.com A +dnssec",
 	} {
 		fmt.Fprintf(w, "  dig @%s -p %s %s +norec\n", host, port, q)
 	}
 	fmt.Fprintf(w, "  curl -s http://%s/metrics | grep opengslb_\n", cfg.Metrics.ListenAddress)
 	fmt.Fprintf(w, "  curl -s http://%s/api/v1/overwatch/backends\n", cfg.API.ListenAddress)
 	fmt.Fprintf(w, "  go run ./cmd/opengslb backends --api http://%s\n", cfg.API.ListenAddress)
+	fmt.Fprintf(w, "  go run ./cmd/opengslb dnssec ds --data-dir %s   # the DS for the parent; README shows delv with it\n", cfg.DataDir)
 	fmt.Fprintln(w, "Ctrl-C stops it.")
 }

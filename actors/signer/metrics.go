@@ -32,4 +32,3 @@ func exportKeyAge(zone string, created time.Time) {
 	metrics.UnregisterMetric(keyAgeName(zone))
 	metrics.GetOrCreateGauge(keyAgeName(zone), func() float64 { return time.Since(created).Seconds() })
 }
-

@@ -27,12 +27,20 @@ run:
 	$(GO) run ./cmd/opengslb overwatch --demo
 
 # Tools the tests need beyond Go. `-race` needs cgo and so a C compiler;
-# Go's own machine images carry gcc, a bare Debian one may not.
+# Go's own machine images carry gcc, a bare Debian one may not. The DNSSEC
+# tests check what OpenGSLB prints and signs against BIND's, ldns's and
+# Knot's tools (dnssec-dsfromkey, delv, ldns-*, kdig) and skip without them.
+DNSSEC_TOOLS = bind9-utils bind9-dnsutils ldnsutils knot-dnsutils
 tools:
 	@command -v gcc >/dev/null 2>&1 || { \
 		echo 'installing gcc (needed by go test -race)'; \
 		apt-get install -y -qq gcc >/dev/null 2>&1 || \
 		{ apt-get update -qq && apt-get install -y -qq gcc; }; \
+	}
+	@{ command -v dnssec-dsfromkey && command -v delv; } >/dev/null 2>&1 || { \
+		echo 'installing $(DNSSEC_TOOLS) (the DNSSEC tests compare against them)'; \
+		apt-get install -y -qq $(DNSSEC_TOOLS) >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq $(DNSSEC_TOOLS); }; \
 	}
 
 test: tools

@@ -38,6 +38,7 @@ type OverwatchSources struct {
 	// Agents returns the agents this overwatch knows as a JSON-encodable
 	// list; nil when gossip is off.
 	Agents                func() any
+	DNSSEC                bool // overwatch.dnssec.enabled
 	Node, Region, Version string
 }
 
@@ -148,6 +149,8 @@ func (a *OverwatchActor) routes() *http.ServeMux {
 		{"/api/v1/overwatch/agents", map[string]http.HandlerFunc{http.MethodGet: a.agents}},
 		{"/api/v1/domains", map[string]http.HandlerFunc{http.MethodGet: a.domains}},
 		{"/api/v1/domains/{name}", map[string]http.HandlerFunc{http.MethodGet: a.domain}},
+		{"/api/v1/dnssec/status", map[string]http.HandlerFunc{http.MethodGet: a.dnssecStatus}},
+		{"/api/v1/dnssec/ds", map[string]http.HandlerFunc{http.MethodGet: a.dnssecDS}},
 		{"/api/v1/overrides", map[string]http.HandlerFunc{http.MethodGet: a.overrides}},
 		{"/api/v1/overrides/{service}", map[string]http.HandlerFunc{http.MethodPut: a.setOverride, http.MethodDelete: a.clearOverride}},
 		{"/api/v1/overrides/{service}/{backend}", map[string]http.HandlerFunc{http.MethodPut: a.setOverride, http.MethodDelete: a.clearOverride}},

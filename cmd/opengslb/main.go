@@ -71,6 +71,7 @@ func newApp() *cli.App {
 			clientOverrideCommand(),
 			clientReloadCommand(),
 			clientHACommand(),
+			dnssecCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

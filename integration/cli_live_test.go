@@ -4,12 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/opengslb/opengslb/actors/signer"
 )
 
 // The client commands of the binary (status, backends, agents, override,
@@ -220,6 +224,11 @@ func TestCLIHACheck(t *testing.T) {
 	body := domain("svc.gslb.test") + staticBackend("svc", "192.0.2.1") + staticBackend("svc", "192.0.2.2")
 	a := startAPINode(t, apiSettings{}, body)
 	b := startAPINode(t, apiSettings{}, body)
+	// Until key sync lands, overwatches share keys by copying the key
+	// directory; ha check tells nodes signing with different keys apart.
+	b.stop(syscall.SIGTERM)
+	copyKeys(t, a.dir, b.dir)
+	b = b.restart(t)
 	a.waitHealthy(t, 2)
 	b.waitHealthy(t, 2)
 	check := func(t *testing.T, args ...string) cliResult {
@@ -229,7 +238,7 @@ func TestCLIHACheck(t *testing.T) {
 	agree := func(t *testing.T) {
 		t.Helper()
 		checkFor(t, apiTimeout, func() error {
-			if r := check(t); r.code != 0 || strings.TrimSpace(r.stdout) != "all 2 nodes agree (2 backends, 0 key tags)" {
+			if r := check(t); r.code != 0 || strings.TrimSpace(r.stdout) != "all 2 nodes agree (2 backends, 1 key tags)" {
 				return fmt.Errorf("ha check of agreeing nodes:\n%s", r)
 			}
 			return nil
@@ -313,4 +322,22 @@ func TestCLIHACheck(t *testing.T) {
 			t.Errorf("ha check -o json with %s stopped: %+v", b.base, rep)
 		}
 	})
+}
+
+// copyKeys replaces the DNSSEC keys under to's data_dir with from's.
+func copyKeys(t *testing.T, from, to string) {
+	t.Helper()
+	dst := filepath.Join(to, signer.KeyDir)
+	if err := os.RemoveAll(dst); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := signer.LoadKeys(filepath.Join(from, signer.KeyDir))
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("keys of %s: %d, %v", from, len(keys), err)
+	}
+	for _, k := range keys {
+		if err := signer.WriteKey(dst, k); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -85,14 +85,6 @@ func (k *Key) baseName() string {
 	return fmt.Sprintf("K%s+%03d+%05d", k.Zone, k.DNSKEY.Algorithm, k.Tag())
 }
 
-// role names what a key does, for files and the API.
-func role(flags uint16) string {
-	if flags&dns.SEP != 0 {
-		return "csk"
-	}
-	return "zsk"
-}
-
 // roleComment is BIND's first comment line of a .key file.
 func roleComment(k *Key) string {
 	kind := "zone-signing"

@@ -149,11 +149,10 @@ func matches(pub *dns.DNSKEY, priv crypto.Signer) bool {
 	var derived []byte
 	switch p := priv.(type) {
 	case *ecdsa.PrivateKey:
-		scalar := make([]byte, 32)
-		if p.D == nil || p.D.BitLen() > 256 {
+		scalar, err := p.Bytes()
+		if err != nil {
 			return false
 		}
-		p.D.FillBytes(scalar)
 		k, err := ecdh.P256().NewPrivateKey(scalar)
 		if err != nil {
 			return false
@@ -179,7 +178,7 @@ func createdOf(private []byte) (time.Time, error) {
 		}
 		t, err := time.Parse(bindTime, strings.TrimSpace(value))
 		if err != nil {
-			return time.Time{}, fmt.Errorf("Created: %q is not a BIND timestamp (YYYYMMDDHHMMSS)", strings.TrimSpace(value))
+			return time.Time{}, fmt.Errorf("the Created: line's %q is not a BIND timestamp (YYYYMMDDHHMMSS)", strings.TrimSpace(value))
 		}
 		return t.UTC(), nil
 	}

@@ -15,12 +15,14 @@ import (
 var (
 	signedSnapshot  = metrics.NewCounter(`opengslb_dnssec_signatures_total{reason="snapshot"}`)
 	signedRefresh   = metrics.NewCounter(`opengslb_dnssec_signatures_total{reason="refresh"}`)
-	signedOnline    = metrics.NewCounter(`opengslb_dnssec_signatures_total{reason="online"}`)
 	signatureReused = metrics.NewCounter(`opengslb_dnssec_signature_cache_hits_total`)
 	signingTime     = metrics.NewPrometheusHistogram(`opengslb_dnssec_signing_duration_seconds`)
 	cacheEntries    = metrics.NewGauge(`opengslb_dnssec_signature_cache_entries`, nil)
 	keysGenerated   = metrics.NewCounter(`opengslb_dnssec_keys_generated_total`)
 )
+
+// The online series exists, at 0, for dashboards and alerts to read.
+func init() { metrics.NewCounter(`opengslb_dnssec_signatures_total{reason="online"}`) }
 
 func keyAgeName(zone string) string {
 	return fmt.Sprintf(`opengslb_dnssec_key_age_seconds{zone=%q}`, zone)

@@ -128,7 +128,6 @@ func must(t testing.TB, err error) {
 // running is a signer actor under test with a clock the test moves.
 type running struct {
 	inbox  *runtime.Mailbox[messages.SignerMsg]
-	now    time.Time
 	cancel context.CancelFunc
 	done   chan error
 }

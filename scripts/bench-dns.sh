@@ -13,6 +13,16 @@
 # It exits non-zero on errors (build, start-up, dnsperf failure), never
 # because the ratio is low: the number is for people to read and compare.
 #
+# DNSSEC mode (BENCH_DNSSEC=1) skips the baseline: it starts one overwatch
+# (which signs its zone ahead of time; DNSSEC is on by default) and runs
+# dnsperf against that same process alternately without the DO bit and with
+# it (dnsperf -D), plain, DO, plain, DO, … It first checks with one
+# `dig +dnssec` query that the answer carries an RRSIG, and fails if not. It
+# prints each run's QPS and the ratio DO/plain of the means (goal >= 0.90,
+# for information only: it never fails on the ratio). The plain runs send
+# the same queries as the default mode (no EDNS); the DO runs carry an OPT
+# record with DO set.
+#
 # Everything listens on and is sent to 127.0.0.1 only.
 #
 # Environment:
@@ -22,10 +32,17 @@
 #   BENCH_THREADS      dnsperf -T (default 1: on 2 cores the other is the server's)
 #   BENCH_OUTSTANDING  dnsperf -q, queries in flight (default 100)
 #   BENCH_BASELINE_ONLY=1  skip the overwatch (to check the tooling alone)
+#   BENCH_DNSSEC=1     instead of the baseline server, compare the overwatch
+#                      answering with the DO bit (dnsperf -D: signed answers,
+#                      RRSIGs and NSEC3 proofs) against the same without it
+#                      (the issue's goal: DO at >= 90% of the unsigned rate)
+#   BENCH_DNSSEC=1     overwatch only, plain vs. DO-bit queries (see above);
+#                      BENCH_ROUNDS is then the number of plain+DO pairs
 #   BENCH_KEEP=1       keep the temporary directory with logs and binaries
 #   OPENGSLB_BIN       run this opengslb binary instead of building ./cmd/opengslb
 #
 # Usage: scripts/bench-dns.sh        (or: make bench-dns)
+#        BENCH_DNSSEC=1 scripts/bench-dns.sh
 set -euo pipefail
 
 SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
@@ -34,6 +51,8 @@ CLIENTS="${BENCH_CLIENTS:-4}"
 THREADS="${BENCH_THREADS:-1}"
 OUTSTANDING="${BENCH_OUTSTANDING:-100}"
 BASELINE_ONLY="${BENCH_BASELINE_ONLY:-0}"
+DNSSEC="${BENCH_DNSSEC:-0}"
+DNSSEC="${BENCH_DNSSEC:-0}"
 
 BASELINE_ADDR=127.0.0.1:15400
 OVERWATCH_ADDR=127.0.0.1:15300 # must match [dns] listen_address in overwatch.toml
@@ -49,6 +68,8 @@ die() { log "error: $*"; exit 1; }
 for v in SECONDS_PER_RUN ROUNDS CLIENTS THREADS OUTSTANDING; do
 	[[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
 done
+[[ "$DNSSEC" == 0 || "$DNSSEC" == 1 ]] || die "BENCH_DNSSEC must be 0 or 1, got '$DNSSEC'"
+[[ "$DNSSEC" == 0 || "$BASELINE_ONLY" != 1 ]] || die "BENCH_DNSSEC=1 measures the overwatch; it cannot be combined with BENCH_BASELINE_ONLY=1"
 
 # --- clean-up: stop what we started, by pid --------------------------------
 
@@ -110,6 +131,9 @@ if ! command -v dnsperf >/dev/null; then
 	fi
 fi
 command -v go >/dev/null || die "go not found in PATH"
+if [[ "$DNSSEC" == 1 ]]; then
+	command -v dig >/dev/null || die "BENCH_DNSSEC=1 needs dig (bind9-dnsutils) to check the answers are signed"
+fi
 [[ -r "$QUERIES" ]] || die "missing $QUERIES"
 
 # --- build -----------------------------------------------------------------
@@ -168,11 +192,12 @@ start_server() {
 	die "$name did not answer on $addr within 30s: $(cat "$TMP/waitdns.err")"
 }
 
-# run_dnsperf NAME ADDR OUT — one measurement; prints the QPS.
+# run_dnsperf NAME ADDR OUT [DNSPERF-FLAGS...] — one measurement; prints the QPS.
 run_dnsperf() {
 	local name="$1" addr="$2" out="$3"
+	shift 3
 	if ! dnsperf -s 127.0.0.1 -p "$(port_of "$addr")" -d "$QUERIES" \
-		-l "$SECONDS_PER_RUN" -c "$CLIENTS" -T "$THREADS" -q "$OUTSTANDING" >"$out" 2>&1; then
+		-l "$SECONDS_PER_RUN" -c "$CLIENTS" -T "$THREADS" -q "$OUTSTANDING" "$@" >"$out" 2>&1; then
 		cat "$out" >&2
 		die "dnsperf against $name failed"
 	fi
@@ -183,42 +208,87 @@ run_dnsperf() {
 	printf '%s' "$qps"
 }
 
+# check_signed ADDR — one `dig +dnssec` query; fails unless the answer
+# section holds an RRSIG (so the DO runs measure signed answers).
+check_signed() {
+	local addr="$1" name=webapp.gslb.example.com out="$TMP/dig-dnssec.txt"
+	if ! dig +dnssec +norecurse +time=2 +tries=2 -p "$(port_of "$addr")" @127.0.0.1 "$name" A >"$out" 2>&1; then
+		cat "$out" >&2
+		die "dig +dnssec against the overwatch on $addr failed"
+	fi
+	# Answer-section lines: NAME TTL CLASS TYPE RDATA; look for TYPE RRSIG.
+	if ! awk '/^;; ANSWER SECTION:/ {a = 1; next} /^$/ {a = 0} a && $4 == "RRSIG" {found = 1} END {exit !found}' "$out"; then
+		cat "$out" >&2
+		die "the overwatch's answer to 'dig +dnssec $name A' has no RRSIG: DNSSEC signing is off or broken, so the DO runs would not measure signed answers"
+	fi
+	log "dig +dnssec $name A: answer carries $(awk '/^;; ANSWER SECTION:/ {a = 1; next} /^$/ {a = 0} a && $4 == "RRSIG" {n++} END {print n}' "$out") RRSIG(s)"
+}
+
 # --- the runs --------------------------------------------------------------
 
-servers=(baseline)
-[[ "$BASELINE_ONLY" == 1 ]] || servers+=(overwatch)
+if [[ "$DNSSEC" == 1 ]]; then
+	servers=(plain DO)
+	label=query
+else
+	servers=(baseline)
+	[[ "$BASELINE_ONLY" == 1 ]] || servers+=(overwatch)
+	label=server
+fi
 
 log "dnsperf: ${SECONDS_PER_RUN}s per run, $ROUNDS round(s), -c $CLIENTS -T $THREADS -q $OUTSTANDING, $(wc -l <"$QUERIES") query lines"
 
 declare -a R_NAME R_QPS R_LOST R_CODES R_LAT
-for round in $(seq "$ROUNDS"); do
-	for name in "${servers[@]}"; do
-		case "$name" in
-		baseline)
-			addr="$BASELINE_ADDR"
-			start_server baseline "$addr" "$TMP/baseline-dns" -listen "$addr" -names "$BENCH/baseline-names.txt"
-			;;
-		overwatch)
-			addr="$OVERWATCH_ADDR"
-			start_server overwatch "$addr" "$OPENGSLB" overwatch --config "$TMP/overwatch.toml"
-			;;
-		esac
-		out="$TMP/dnsperf-$name-$round.txt"
-		log "round $round: $name on $addr"
-		qps="$(run_dnsperf "$name" "$addr" "$out")"
-		stop_server
-		R_NAME+=("$name")
-		R_QPS+=("$qps")
-		R_LOST+=("$(awk '/Queries lost:/ {print $3, $4}' "$out")")
-		R_LAT+=("$(awk '/Average Latency/ {print $4}' "$out")")
-		R_CODES+=("$(sed -n 's/^ *Response codes: *//p' "$out")")
+
+record() { # record NAME QPS OUT
+	R_NAME+=("$1")
+	R_QPS+=("$2")
+	R_LOST+=("$(awk '/Queries lost:/ {print $3, $4}' "$3")")
+	R_LAT+=("$(awk '/Average Latency/ {print $4}' "$3")")
+	R_CODES+=("$(sed -n 's/^ *Response codes: *//p' "$3")")
+}
+
+if [[ "$DNSSEC" == 1 ]]; then
+	# One overwatch process for all runs: plain and DO hit the same process.
+	addr="$OVERWATCH_ADDR"
+	start_server overwatch "$addr" "$OPENGSLB" overwatch --config "$TMP/overwatch.toml"
+	check_signed "$addr"
+	for round in $(seq "$ROUNDS"); do
+		for name in "${servers[@]}"; do
+			flags=()
+			[[ "$name" == DO ]] && flags=(-D)
+			out="$TMP/dnsperf-overwatch-$name-$round.txt"
+			log "round $round: overwatch on $addr, $name queries${flags[*]:+ (dnsperf ${flags[*]})}"
+			qps="$(run_dnsperf "overwatch ($name)" "$addr" "$out" "${flags[@]}")"
+			record "$name" "$qps" "$out"
+		done
 	done
-done
+	stop_server
+else
+	for round in $(seq "$ROUNDS"); do
+		for name in "${servers[@]}"; do
+			case "$name" in
+			baseline)
+				addr="$BASELINE_ADDR"
+				start_server baseline "$addr" "$TMP/baseline-dns" -listen "$addr" -names "$BENCH/baseline-names.txt"
+				;;
+			overwatch)
+				addr="$OVERWATCH_ADDR"
+				start_server overwatch "$addr" "$OPENGSLB" overwatch --config "$TMP/overwatch.toml"
+				;;
+			esac
+			out="$TMP/dnsperf-$name-$round.txt"
+			log "round $round: $name on $addr"
+			qps="$(run_dnsperf "$name" "$addr" "$out")"
+			stop_server
+			record "$name" "$qps" "$out"
+		done
+	done
+fi
 
 # --- report ----------------------------------------------------------------
 
 echo
-printf '%-6s %-10s %12s %14s %12s  %s\n' run server QPS lost "avg lat (s)" "response codes"
+printf '%-6s %-10s %12s %14s %12s  %s\n' run "$label" QPS lost "avg lat (s)" "response codes"
 for i in "${!R_NAME[@]}"; do
 	printf '%-6s %-10s %12.0f %14s %12s  %s\n' "$((i / ${#servers[@]} + 1))" "${R_NAME[$i]}" "${R_QPS[$i]}" "${R_LOST[$i]}" "${R_LAT[$i]}" "${R_CODES[$i]}"
 done
@@ -230,17 +300,32 @@ mean() { # mean NAME: mean QPS of that server's runs
 	done | awk '{s += $1; n++} END {if (n) printf "%.0f", s / n}'
 }
 
+warn_errors() { # warn_errors NAME WHAT: warn if NAME's runs got error rcodes
+	local i
+	for i in "${!R_NAME[@]}"; do
+		if [[ "${R_NAME[$i]}" == "$1" && "${R_CODES[$i]}" =~ SERVFAIL|REFUSED|FORMERR ]]; then
+			log "warning: $2 answered errors (${R_CODES[$i]}): the ratio may not compare like with like"
+			break
+		fi
+	done
+}
+
 echo
+if [[ "$DNSSEC" == 1 ]]; then
+	plain_mean="$(mean plain)"
+	do_mean="$(mean DO)"
+	printf '%-22s %12s QPS\n' "plain mean" "$plain_mean" "DO mean" "$do_mean"
+	awk -v d="$do_mean" -v p="$plain_mean" 'BEGIN {printf "%-22s %12.2f   (goal >= 0.90, information only)\n", "ratio DO/plain", (p > 0 ? d / p : 0)}'
+	warn_errors plain "the overwatch (plain queries)"
+	warn_errors DO "the overwatch (DO queries)"
+	exit 0
+fi
+
 base_mean="$(mean baseline)"
 printf '%-22s %12s QPS\n' "baseline mean" "$base_mean"
 if [[ "$BASELINE_ONLY" != 1 ]]; then
 	ow_mean="$(mean overwatch)"
 	printf '%-22s %12s QPS\n' "overwatch mean" "$ow_mean"
 	awk -v o="$ow_mean" -v b="$base_mean" 'BEGIN {printf "%-22s %12.2f\n", "ratio overwatch/base", (b > 0 ? o / b : 0)}'
-	for i in "${!R_NAME[@]}"; do
-		if [[ "${R_NAME[$i]}" == overwatch && "${R_CODES[$i]}" =~ SERVFAIL|REFUSED|FORMERR ]]; then
-			log "warning: the overwatch answered errors (${R_CODES[$i]}): the ratio may not compare like with like"
-			break
-		fi
-	done
+	warn_errors overwatch "the overwatch"
 fi

@@ -89,7 +89,8 @@ func (a *Actor) handle(msg messages.SignerMsg) {
 		}
 		a.cfg = m.Config
 		if err := a.ensureKeys(); err != nil {
-			a.log.Error().Err(err).Msg("a zone added by the reload has no key; it is served unsigned until one can be stored")
+			a.log.Error().Err(err).Str("dir", KeyDirOf(a.cfg)).
+				Msg("a zone added by the reload has no key: snapshots are not rebuilt (the previous one keeps serving) until one can be stored there; each rebuild retries")
 		}
 	case messages.SignRequest:
 		reply := a.sign(m.Zones)
@@ -152,7 +153,14 @@ func (a *Actor) sign(zones []messages.ZoneToSign) messages.SignReply {
 	for _, z := range zones {
 		k, ok := a.keys[z.Zone]
 		if !ok {
-			return messages.SignReply{Err: fmt.Errorf("dnssec: zone %s has no key (see the signer's earlier error)", z.Zone)}
+			// A key that could not be stored (a full disk, a bad
+			// permission) is tried again, so fixing it needs no restart.
+			if err := a.ensureKeys(); err != nil {
+				return messages.SignReply{Err: err}
+			}
+			if k, ok = a.keys[z.Zone]; !ok {
+				return messages.SignReply{Err: fmt.Errorf("dnssec: zone %s is not in dns.zones of the signer's configuration", z.Zone)}
+			}
 		}
 		sz := messages.SignedZone{Zone: z.Zone, Keys: []messages.KeyInfo{k.Info()}, Sigs: make([][]dns.RR, len(z.RRsets))}
 		var err error

@@ -21,6 +21,11 @@ const (
 // ErrNoOverride is what clearing an override that does not exist returns.
 var ErrNoOverride = errors.New("no such override")
 
+// ErrNotServed is what an override change returns when it is on disk but
+// no snapshot serving it could be published yet; it will be served by the
+// next rebuild that succeeds.
+var ErrNotServed = errors.New("override not served yet")
+
 // Override is an operator's decision about one backend, or about every
 // backend of a service when Backend is the zero AddrPort.
 type Override struct {

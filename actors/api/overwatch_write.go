@@ -144,7 +144,7 @@ func (a *OverwatchActor) clearOverride(w http.ResponseWriter, r *http.Request) {
 }
 
 // askZone hands an override change to the ZoneActor and waits for it to be
-// on disk. It answers the error itself; ok is false when it did.
+// on disk and served. It answers the error itself; ok is false when it did.
 func (a *OverwatchActor) askZone(w http.ResponseWriter, r *http.Request, build func(chan<- error) messages.ZoneMsg) bool {
 	ctx, cancel := context.WithTimeout(r.Context(), a.zoneTimeout)
 	defer cancel()
@@ -162,6 +162,9 @@ func (a *OverwatchActor) askZone(w http.ResponseWriter, r *http.Request, build f
 	case errors.Is(zoneErr, messages.ErrNoOverride):
 		writeError(w, http.StatusNotFound, "no such override", zoneErr.Error())
 		return false
+	case errors.Is(zoneErr, messages.ErrNotServed):
+		// Durable already; the zone serves it on its next good rebuild.
+		a.log.Warn().Err(zoneErr).Msg("override change saved but not served yet")
 	case zoneErr != nil:
 		a.log.Error().Err(zoneErr).Msg("override change not saved")
 		writeError(w, http.StatusInternalServerError, "override not saved", zoneErr.Error())

@@ -63,6 +63,8 @@ type Actor struct {
 	// overrides are the operator's decisions, keyed by Override.Key; nil
 	// until loaded from data_dir.
 	overrides map[string]messages.Override
+	// pendingReplies wait for the snapshot that serves their override.
+	pendingReplies []chan<- error
 	// disagree holds the agent backends an agent calls healthy but this
 	// overwatch's validation cannot reach, to log each one once.
 	disagree map[string]bool
@@ -145,6 +147,7 @@ func (a *Actor) Run(ctx context.Context) error {
 		changed := false
 		select {
 		case <-ctx.Done():
+			a.answerPending(fmt.Errorf("%w: saved, but the overwatch stopped before serving it", messages.ErrNotServed))
 			return nil
 		case msg := <-a.inbox.Receive():
 			changed = a.apply(msg)
@@ -156,6 +159,9 @@ func (a *Actor) Run(ctx context.Context) error {
 			timer, timeout = nil, nil
 			if err := a.rebuild(ctx); err != nil {
 				a.log.Error().Err(err).Msg("snapshot not rebuilt; the previous one keeps serving, retrying in a second")
+				a.answerPending(fmt.Errorf("%w: saved, but not served yet: %w", messages.ErrNotServed, err))
+			} else {
+				a.answerPending(nil)
 			}
 			a.sendValidationTargets(ctx)
 		}

@@ -159,7 +159,7 @@ func (a *Actor) setOverride(m messages.SetOverride) bool {
 	a.overrides = next
 	overridesActive.Set(float64(len(next)))
 	a.log.Info().Str("override", o.Key()).Str("state", o.State).Str("reason", o.Reason).Time("expires", o.Expires).Str("source", o.Source).Msg("override set")
-	reply(m.Reply, nil)
+	a.replyWhenServed(m.Reply)
 	return true
 }
 
@@ -185,7 +185,7 @@ func (a *Actor) clearOverride(m messages.ClearOverride) bool {
 	a.overrides = next
 	overridesActive.Set(float64(len(next)))
 	a.log.Info().Str("override", key.Key()).Msg("override cleared")
-	reply(m.Reply, nil)
+	a.replyWhenServed(m.Reply)
 	return true
 }
 
@@ -216,6 +216,24 @@ func (a *Actor) expireOverrides() bool {
 
 // reply never blocks: Ask gives a one-slot channel, and a sender that gave
 // up has nobody waiting.
+// replyWhenServed holds an accepted change's reply until a snapshot that
+// includes it is published, so an operator who lists overrides or asks DNS
+// right after the API said yes sees the change (read-your-writes).
+func (a *Actor) replyWhenServed(ch chan<- error) {
+	if ch != nil {
+		a.pendingReplies = append(a.pendingReplies, ch)
+	}
+}
+
+// answerPending releases the held replies; err is nil once the change is
+// served, or says why it is saved but not served yet.
+func (a *Actor) answerPending(err error) {
+	for _, ch := range a.pendingReplies {
+		reply(ch, err)
+	}
+	a.pendingReplies = nil
+}
+
 func reply(ch chan<- error, err error) {
 	if ch == nil {
 		return

@@ -131,3 +131,27 @@ func TestCorruptOverridesFileStopsStartUp(t *testing.T) {
 		t.Fatalf("Run with a corrupt overrides file: %v; want a fatal error naming %s", err, path)
 	}
 }
+
+// The API answers when the zone replies; an operator who lists overrides or
+// asks DNS right after must see the change, not the snapshot before it.
+func TestOverrideReplyComesOnceTheSnapshotServesIt(t *testing.T) {
+	cfg := testConfig("webapp")
+	cfg.DataDir = t.TempDir()
+	h := start(t, cfg)
+	h.next(t)
+	backend := netip.MustParseAddrPort("10.0.0.1:80")
+	for round := range 5 {
+		if err := setOverride(t, h, messages.Override{Service: "webapp", Backend: backend, State: messages.OverrideDrain}); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.store.Load().Overrides(); len(got) != 1 {
+			t.Fatalf("round %d: right after the set reply the snapshot has overrides %+v", round, got)
+		}
+		if err := clearOverride(t, h, "webapp", backend); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.store.Load().Overrides(); len(got) != 0 {
+			t.Fatalf("round %d: right after the clear reply the snapshot has overrides %+v", round, got)
+		}
+	}
+}

@@ -47,6 +47,10 @@ const (
 	defaultRemoveAfter    = 5 * time.Minute
 	// defaultSignatureValidity is 14 days, Knot DNS's default RRSIG lifetime.
 	defaultSignatureValidity = 14 * 24 * time.Hour
+	// Key sync polls hourly, as the HA guide shows; keys change rarely and
+	// a manual POST /api/v1/dnssec/sync covers the impatient.
+	defaultKeySyncPoll    = time.Hour
+	defaultKeySyncTimeout = 30 * time.Second
 	defaultHeartbeat         = 10 * time.Second
 	defaultHookTimeout       = 30 * time.Second
 )
@@ -158,6 +162,8 @@ func overwatchDefaults(o *Overwatch, defined func(string) bool) {
 		o.DNSSEC.Denial = DenialNSEC3
 	}
 	setDuration(&o.DNSSEC.SignatureValidity, "overwatch.dnssec.signature_validity", defaultSignatureValidity, defined)
+	setDuration(&o.DNSSEC.KeySync.PollInterval, "overwatch.dnssec.key_sync.poll_interval", defaultKeySyncPoll, defined)
+	setDuration(&o.DNSSEC.KeySync.Timeout, "overwatch.dnssec.key_sync.timeout", defaultKeySyncTimeout, defined)
 }
 
 func agentDefaults(a *Agent, defined func(string) bool) {

@@ -60,6 +60,9 @@ var liveFields = []string{
 	"overwatch.dnssec.algorithm",
 	"overwatch.dnssec.denial",
 	"overwatch.dnssec.signature_validity",
+	// The sync actor re-reads its peers, timings, token and CA on every
+	// apply (the HA guide adds peers with SIGHUP).
+	"overwatch.dnssec.key_sync",
 	"agent.backends",
 	"agent.service_tokens",
 	"agent.heartbeat",

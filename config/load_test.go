@@ -104,6 +104,12 @@ enabled = false
 algorithm = "ED25519"
 denial = "nsec"
 signature_validity = "30d"
+
+[overwatch.dnssec.key_sync]
+peers = ["https://overwatch-us-west-1.internal:9090", "https://[2001:db8::2]:9090"]
+poll_interval = "10m"
+timeout = "5s"
+token = "sync-token-0123456789"
 `
 
 // testKey32 and testKey16 are gossip keys (base64 of 32 and 16 bytes).
@@ -139,7 +145,11 @@ func TestLoadFull(t *testing.T) {
 			},
 			Validation: Validation{Enabled: false, CheckInterval: Duration{time.Minute}, CheckTimeout: Duration{10 * time.Second}},
 			Stale:      Stale{Threshold: Duration{45 * time.Second}, RemoveAfter: Duration{24 * time.Hour}},
-			DNSSEC:     DNSSEC{Enabled: false, Algorithm: AlgorithmED25519, Denial: DenialNSEC, SignatureValidity: Duration{30 * 24 * time.Hour}},
+			DNSSEC: DNSSEC{Enabled: false, Algorithm: AlgorithmED25519, Denial: DenialNSEC, SignatureValidity: Duration{30 * 24 * time.Hour},
+				KeySync: KeySync{
+					Peers:        []string{"https://overwatch-us-west-1.internal:9090", "https://[2001:db8::2]:9090"},
+					PollInterval: Duration{10 * time.Minute}, Timeout: Duration{5 * time.Second}, Token: "sync-token-0123456789",
+				}},
 		},
 		Hooks: []Hook{
 			{Event: HookMemberFailed, Command: "/usr/local/bin/notify.sh", Timeout: Duration{5 * time.Second}},
@@ -235,7 +245,8 @@ port = 80
 			Validation: Validation{Enabled: true, CheckInterval: Duration{30 * time.Second}, CheckTimeout: Duration{5 * time.Second}},
 			Stale:      Stale{Threshold: Duration{30 * time.Second}, RemoveAfter: Duration{5 * time.Minute}},
 			// DNSSEC is on unless the file turns it off (the HA guide's default).
-			DNSSEC: DNSSEC{Enabled: true, Algorithm: AlgorithmECDSAP256, Denial: DenialNSEC3, SignatureValidity: Duration{14 * 24 * time.Hour}},
+			DNSSEC: DNSSEC{Enabled: true, Algorithm: AlgorithmECDSAP256, Denial: DenialNSEC3, SignatureValidity: Duration{14 * 24 * time.Hour},
+				KeySync: KeySync{PollInterval: Duration{time.Hour}, Timeout: Duration{30 * time.Second}}},
 		},
 	}
 	want.Source, want.Lines = c.Source, c.Lines

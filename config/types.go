@@ -168,6 +168,22 @@ type DNSSEC struct {
 	// SignatureValidity is how long a new signature is valid; signatures
 	// are refreshed once a quarter of it is left.
 	SignatureValidity Duration `toml:"signature_validity"` // default 14d
+	KeySync           KeySync  `toml:"key_sync"`
+}
+
+// KeySync is how overwatches share their DNSSEC keys: each polls its peers'
+// APIs over TLS and all converge on one keyset per zone.
+type KeySync struct {
+	// Peers are the other overwatches' API base URLs (https only: the
+	// answer holds private keys). Empty: this node only serves its keys.
+	Peers        []string `toml:"peers"`
+	PollInterval Duration `toml:"poll_interval"` // default 1h
+	Timeout      Duration `toml:"timeout"`       // per request; default 30s
+	// Token is shared by overwatches only, never by agents: it both
+	// authorises fetching this node's keys and is sent to peers.
+	Token string `toml:"token" secret:"true"`
+	// CAFile verifies peers' certificates; the system pool when empty.
+	CAFile string `toml:"ca_file"`
 }
 
 // OverwatchGossip is the overwatch's serf membership.

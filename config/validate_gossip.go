@@ -66,6 +66,7 @@ func (v *validator) dnssec(d DNSSEC) {
 	if d.SignatureValidity.Duration < minSignatureValidity {
 		v.p.add("overwatch.dnssec.signature_validity", "%s is too short: at least %s, so signatures can be refreshed before they expire", d.SignatureValidity, minSignatureValidity)
 	}
+	v.keySync(d.KeySync)
 }
 
 func (v *validator) agent(a *Agent) {

@@ -23,6 +23,9 @@ const (
 	hookOK    = "[[hooks]]\nevent = \"member-failed\"\ncommand = \"/usr/local/bin/notify.sh\"\n"
 
 	agentToken = "agent-token-0123456789"
+
+	ksHead    = "[overwatch.dnssec.key_sync]\n"
+	syncToken = "sync-token-0123456789"
 )
 
 func TestValidationErrors(t *testing.T) {
@@ -183,6 +186,15 @@ func TestValidationErrors(t *testing.T) {
 		{"dnssec algorithm", zoneOK + "[overwatch.dnssec]\nalgorithm = \"RSASHA1\" #!\n", "overwatch.dnssec.algorithm", `must be "ECDSAP256SHA256" or "ED25519", not "RSASHA1"`, ""},
 		{"dnssec denial", zoneOK + "[overwatch.dnssec]\ndenial = \"nsec5\" #!\n", "overwatch.dnssec.denial", `must be "nsec3" or "nsec", not "nsec5"`, ""},
 		{"dnssec validity", zoneOK + "[overwatch.dnssec]\nsignature_validity = \"10m\" #!\n", "overwatch.dnssec.signature_validity", "10m0s is too short: at least 1h0m0s", ""},
+		{"key sync plain http peer", zoneOK + ksHead + "peers = [\"https://a.internal:9090\",\n  \"http://b.internal:9090\"] #!\ntoken = \"" + syncToken + "\"\n", "overwatch.dnssec.key_sync.peers[1]", "must be an https:// URL", ""},
+		{"key sync peer without port", zoneOK + ksHead + "peers = [\"https://a.internal\"] #!\ntoken = \"" + syncToken + "\"\n", "overwatch.dnssec.key_sync.peers[0]", "needs a host and a port", ""},
+		{"key sync peer with path", zoneOK + ksHead + "peers = [\"https://a.internal:9090/api/v1\"] #!\ntoken = \"" + syncToken + "\"\n", "overwatch.dnssec.key_sync.peers[0]", "base URL only", ""},
+		{"key sync duplicate peer", zoneOK + ksHead + "peers = [\"https://a.internal:9090\",\n \"https://A.internal:9090\"] #!\ntoken = \"" + syncToken + "\"\n", "overwatch.dnssec.key_sync.peers[1]", "same peer as peers.0", ""},
+		{"key sync peers without token", zoneOK + "[overwatch.dnssec.key_sync] #!\n" + "peers = [\"https://a.internal:9090\"]\n", "overwatch.dnssec.key_sync.token", "required with peers", ""},
+		{"key sync short token", zoneOK + ksHead + "token = \"short-secret\" #!\n", "overwatch.dnssec.key_sync.token", "at least 16", "short-secret"},
+		{"key sync fast poll", zoneOK + ksHead + "poll_interval = \"100ms\" #!\n", "overwatch.dnssec.key_sync.poll_interval", "too short: at least 1s", ""},
+		{"key sync timeout over poll", zoneOK + ksHead + "poll_interval = \"10s\"\ntimeout = \"30s\" #!\n", "overwatch.dnssec.key_sync.timeout", "must not exceed poll_interval", ""},
+		{"key sync missing ca", zoneOK + ksHead + "ca_file = \"/nonexistent/ca.pem\" #!\n", "overwatch.dnssec.key_sync.ca_file", "cannot read /nonexistent/ca.pem", ""},
 		{"remove_after equals threshold", zoneOK + "[overwatch.stale]\nthreshold = \"1m\"\nremove_after = \"1m\" #!\n", "overwatch.stale.remove_after", "1m0s must be longer than threshold (1m0s)", ""},
 		{"remove_after below default threshold", zoneOK + "[overwatch.stale]\nremove_after = \"10s\" #!\n", "overwatch.stale.remove_after", "10s must be longer than threshold (30s)", ""},
 		{"stale threshold zero", zoneOK + "[overwatch.stale]\nthreshold = \"0s\" #!\n", "overwatch.stale.threshold", "must be greater than 0", ""},

@@ -102,3 +102,9 @@ type WarmupDone struct {
 }
 
 func (WarmupDone) zoneMsg() {}
+
+// KeysChanged tells the zone that the signer's keys changed (key sync
+// adopted a peer's key): the snapshot must be signed again now.
+type KeysChanged struct{}
+
+func (KeysChanged) zoneMsg() {}

@@ -19,7 +19,20 @@ import (
 // Options tune the actor; zero values take defaults.
 type Options struct {
 	Now func() time.Time
+	// Sync, when set, is asked at start-up for peers' keys before any
+	// zone without a key gets a new one.
+	Sync runtime.Address[messages.SyncMsg]
+	// FetchTimeout bounds that start-up fetch; default 30s plus a margin
+	// (the sync actor applies key_sync.timeout to the peers themselves).
+	FetchTimeout time.Duration
+	// RetireAfter is how long a key replaced by key sync keeps signing.
+	RetireAfter time.Duration
 }
+
+// DefaultRetireAfter covers the DNSKEY TTL twice: a resolver that cached
+// the old DNSKEY set has refetched it by then, so dropping the old key
+// breaks no validation.
+const DefaultRetireAfter = 2 * keyTTL * time.Second
 
 // Actor owns the keys of every zone and the signature cache. Only Run's
 // goroutine touches them; both survive a restart, so a panic costs no key
@@ -31,8 +44,11 @@ type Actor struct {
 
 	cfg    *config.Config
 	loaded bool
-	keys   map[string]*Key // zone → the key it is signed with
-	cache  *sigCache
+	keys   map[string]*Key // zone → its active key, which key sync converges on
+	// retiring are keys key sync replaced, zone by zone: still published
+	// and signing until their DeleteAt.
+	retiring map[string][]*Key
+	cache    *sigCache
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -43,13 +59,20 @@ func New(log zerolog.Logger, inbox *runtime.Mailbox[messages.SignerMsg], cfg *co
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.FetchTimeout <= 0 {
+		opts.FetchTimeout = 35 * time.Second
+	}
+	if opts.RetireAfter <= 0 {
+		opts.RetireAfter = DefaultRetireAfter
+	}
 	return &Actor{
 		log:   log.With().Str("actor", "signer").Logger(),
 		inbox: inbox,
 		opts:  opts,
 		cfg:   cfg,
-		keys:  make(map[string]*Key),
-		cache: newSigCache(),
+		keys:     make(map[string]*Key),
+		retiring: make(map[string][]*Key),
+		cache:    newSigCache(),
 		ready: make(chan struct{}),
 	}
 }
@@ -65,6 +88,12 @@ func KeyDirOf(cfg *config.Config) string { return filepath.Join(cfg.DataDir, Key
 
 // Run loads or makes every zone's key, then signs on request until ctx ends.
 func (a *Actor) Run(ctx context.Context) error {
+	if err := a.load(); err != nil {
+		return fmt.Errorf("%w: %w", err, runtime.ErrFatal)
+	}
+	if err := a.fetchMissing(ctx); err != nil {
+		return fmt.Errorf("%w: %w", err, runtime.ErrFatal)
+	}
 	if err := a.ensureKeys(); err != nil {
 		// A key that cannot be read or stored will not appear by retrying,
 		// and serving with a new key would break the DS at the parent.
@@ -95,31 +124,21 @@ func (a *Actor) handle(msg messages.SignerMsg) {
 	case messages.SignRequest:
 		reply := a.sign(m.Zones)
 		m.Reply <- reply // one slot: never blocks
+	case messages.ExportKeys:
+		m.Reply <- a.export()
+	case messages.AdoptKeys:
+		m.Reply <- a.adopt(m.Keys)
 	default:
 		a.log.Warn().Type("message", msg).Msg("unknown message dropped")
 	}
 }
 
-// ensureKeys reads the key directory once, then generates and stores a key
-// for every configured zone that has none.
+// ensureKeys generates and stores a key for every configured zone that
+// has none.
 func (a *Actor) ensureKeys() error {
 	dir := KeyDirOf(a.cfg)
-	if !a.loaded {
-		keys, err := LoadKeys(dir)
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if cur, ok := a.keys[k.Zone]; ok {
-				a.log.Warn().Str("zone", k.Zone).Uint16("key_tag", k.Tag()).Uint16("in_use", cur.Tag()).
-					Msg("another key for this zone is stored; the oldest signs, this one is not used")
-				continue
-			}
-			a.keys[k.Zone] = k
-			exportKeyAge(k.Zone, k.Created)
-			a.log.Info().Str("zone", k.Zone).Uint16("key_tag", k.Tag()).Time("created", k.Created).Msg("DNSSEC key loaded")
-		}
-		a.loaded = true
+	if err := a.load(); err != nil {
+		return err
 	}
 	var errs []error
 	for _, zone := range a.cfg.DNS.Zones {
@@ -148,30 +167,39 @@ func (a *Actor) ensureKeys() error {
 // the requested sets, from the cache where it can.
 func (a *Actor) sign(zones []messages.ZoneToSign) messages.SignReply {
 	now := a.opts.Now()
+	a.expireRetired(now)
 	policy := signPolicy{validity: a.cfg.Overwatch.DNSSEC.SignatureValidity.Duration}
 	out := make([]messages.SignedZone, 0, len(zones))
 	for _, z := range zones {
-		k, ok := a.keys[z.Zone]
-		if !ok {
+		if _, ok := a.keys[z.Zone]; !ok {
 			// A key that could not be stored (a full disk, a bad
 			// permission) is tried again, so fixing it needs no restart.
 			if err := a.ensureKeys(); err != nil {
 				return messages.SignReply{Err: err}
 			}
-			if k, ok = a.keys[z.Zone]; !ok {
-				return messages.SignReply{Err: fmt.Errorf("dnssec: zone %s is not in dns.zones of the signer's configuration", z.Zone)}
+			if _, ok = a.keys[z.Zone]; !ok {
+				return messages.SignReply{Err: errNoZoneKey(z.Zone)}
 			}
 		}
-		sz := messages.SignedZone{Zone: z.Zone, Keys: []messages.KeyInfo{k.Info()}, Sigs: make([][]dns.RR, len(z.RRsets))}
+		keys := a.signingKeys(z.Zone)
+		active := keys[0]
+		sz := messages.SignedZone{Zone: z.Zone, Sigs: make([][]dns.RR, len(z.RRsets))}
+		dnskeys := make([]dns.RR, 0, len(keys))
+		for _, k := range keys {
+			sz.Keys = append(sz.Keys, k.Info())
+			dnskeys = append(dnskeys, k.DNSKEY)
+		}
 		var err error
-		s := &zoneSigner{a: a, key: k, now: now, policy: policy}
-		if sz.DNSKEY, err = s.signed([]dns.RR{k.DNSKEY}); err != nil {
+		s := &zoneSigner{a: a, keys: keys, now: now, policy: policy}
+		if sz.DNSKEY, err = s.signed(dnskeys); err != nil {
 			return messages.SignReply{Err: err}
 		}
-		if sz.CDS, err = s.signed([]dns.RR{k.DS().ToCDS()}); err != nil {
+		// CDS and CDNSKEY name only the active key: they tell the parent
+		// which DS to hold, and a retiring key's DS is on its way out.
+		if sz.CDS, err = s.signed([]dns.RR{active.DS().ToCDS()}); err != nil {
 			return messages.SignReply{Err: err}
 		}
-		if sz.CDNSKEY, err = s.signed([]dns.RR{k.DNSKEY.ToCDNSKEY()}); err != nil {
+		if sz.CDNSKEY, err = s.signed([]dns.RR{active.DNSKEY.ToCDNSKEY()}); err != nil {
 			return messages.SignReply{Err: err}
 		}
 		for i, set := range z.RRsets {
@@ -180,6 +208,12 @@ func (a *Actor) sign(zones []messages.ZoneToSign) messages.SignReply {
 			}
 		}
 		sz.RefreshAt = s.refreshAt
+		for _, k := range keys[1:] {
+			// The snapshot is rebuilt when a retiring key goes.
+			if sz.RefreshAt.IsZero() || k.DeleteAt.Before(sz.RefreshAt) {
+				sz.RefreshAt = k.DeleteAt
+			}
+		}
 		out = append(out, sz)
 	}
 	a.cache.evict(now.Add(-cacheIdle))
@@ -191,7 +225,7 @@ func (a *Actor) sign(zones []messages.ZoneToSign) messages.SignReply {
 // refresh among the signatures it hands out.
 type zoneSigner struct {
 	a         *Actor
-	key       *Key
+	keys      []*Key // every set is signed by each
 	now       time.Time
 	policy    signPolicy
 	refreshAt time.Time
@@ -206,16 +240,28 @@ func (s *zoneSigner) sigs(set []dns.RR) ([]dns.RR, error) {
 	if len(set) == 0 {
 		return nil, nil
 	}
-	h, err := hashSet(s.key, set)
+	out := make([]dns.RR, 0, len(s.keys))
+	for _, k := range s.keys {
+		sig, err := s.sig(k, set)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sig)
+	}
+	return out, nil
+}
+
+func (s *zoneSigner) sig(k *Key, set []dns.RR) (dns.RR, error) {
+	h, err := hashSet(k, set)
 	if err != nil {
-		return nil, fmt.Errorf("dnssec: zone %s: %w", s.key.Zone, err)
+		return nil, fmt.Errorf("dnssec: zone %s: %w", k.Zone, err)
 	}
 	e, ok := s.a.cache.entries[h]
 	switch {
 	case ok && s.now.Before(e.refreshAt):
 		signatureReused.Inc()
 	default:
-		sig, refreshAt, err := s.make(set)
+		sig, refreshAt, err := s.make(k, set)
 		if err != nil {
 			return nil, err
 		}
@@ -231,24 +277,24 @@ func (s *zoneSigner) sigs(set []dns.RR) ([]dns.RR, error) {
 	if s.refreshAt.IsZero() || e.refreshAt.Before(s.refreshAt) {
 		s.refreshAt = e.refreshAt
 	}
-	return []dns.RR{e.sig}, nil
+	return e.sig, nil
 }
 
-func (s *zoneSigner) make(set []dns.RR) (*dns.RRSIG, time.Time, error) {
+func (s *zoneSigner) make(k *Key, set []dns.RR) (*dns.RRSIG, time.Time, error) {
 	started := time.Now()
 	inception, expiration, refreshAt := s.policy.window(s.now)
 	hdr := set[0].Header()
 	sig := &dns.RRSIG{
 		Hdr:        dns.RR_Header{Ttl: hdr.Ttl},
-		Algorithm:  s.key.DNSKEY.Algorithm,
-		KeyTag:     s.key.Tag(),
-		SignerName: s.key.Zone,
+		Algorithm:  k.DNSKEY.Algorithm,
+		KeyTag:     k.Tag(),
+		SignerName: k.Zone,
 		Inception:  uint32(inception.Unix()),
 		Expiration: uint32(expiration.Unix()),
 		OrigTtl:    hdr.Ttl,
 	}
-	if err := sig.Sign(s.key.Private, set); err != nil {
-		return nil, time.Time{}, fmt.Errorf("dnssec: sign %s %s in zone %s: %w", hdr.Name, dns.TypeToString[hdr.Rrtype], s.key.Zone, err)
+	if err := sig.Sign(k.Private, set); err != nil {
+		return nil, time.Time{}, fmt.Errorf("dnssec: sign %s %s in zone %s: %w", hdr.Name, dns.TypeToString[hdr.Rrtype], k.Zone, err)
 	}
 	signingTime.UpdateDuration(started)
 	return sig, refreshAt, nil

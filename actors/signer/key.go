@@ -27,6 +27,9 @@ type Key struct {
 	DNSKEY  *dns.DNSKEY
 	Private crypto.Signer
 	Created time.Time
+	// DeleteAt, when set, marks a key that key sync replaced: it stays
+	// published and signing until then (BIND's Inactive and Delete).
+	DeleteAt time.Time
 }
 
 // Tag is the key tag that RRSIGs and DS records name.
@@ -70,7 +73,27 @@ func Generate(zone, algorithm string, now time.Time) (*Key, error) {
 
 // Info describes the key for the API and the snapshot.
 func (k *Key) Info() messages.KeyInfo {
-	return messages.KeyInfo{Zone: k.Zone, KeyTag: k.Tag(), Algorithm: k.DNSKEY.Algorithm, Flags: k.DNSKEY.Flags, Created: k.Created, DNSKEY: k.DNSKEY}
+	return messages.KeyInfo{Zone: k.Zone, KeyTag: k.Tag(), Algorithm: k.DNSKEY.Algorithm, Flags: k.DNSKEY.Flags, Created: k.Created, DNSKEY: k.DNSKEY,
+		Retiring: !k.DeleteAt.IsZero(), DeleteAt: k.DeleteAt}
+}
+
+// Wins is the convergence rule every overwatch applies alike, so all end
+// on one key per zone without talking to each other beyond fetching: the
+// oldest creation wins, then the lowest key tag, then (two keys with one
+// tag) the lower public key.
+func (k *Key) Wins(other *Key) bool {
+	if !k.Created.Equal(other.Created) {
+		return k.Created.Before(other.Created)
+	}
+	if k.Tag() != other.Tag() {
+		return k.Tag() < other.Tag()
+	}
+	return k.DNSKEY.PublicKey < other.DNSKEY.PublicKey
+}
+
+// Material is the key as peers exchange it: its stored files' text.
+func (k *Key) Material() messages.KeyMaterial {
+	return messages.KeyMaterial{Zone: k.Zone, KeyTag: k.Tag(), Created: k.Created, DNSKEY: k.DNSKEY.String(), Private: k.privateText()}
 }
 
 // DS is the key's SHA-256 DS record, what the parent zone publishes.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/opengslb/opengslb/messages"
 	"github.com/opengslb/opengslb/runtime/statefile"
 )
 
@@ -33,17 +34,54 @@ const bindTime = "20060102150405"
 // .key file always has its .private beside it.
 func WriteKey(dir string, k *Key) error {
 	base := filepath.Join(dir, k.baseName())
-	created := k.Created.UTC().Format(bindTime)
-	private := k.DNSKEY.PrivateKeyString(k.Private) +
-		"Created: " + created + "\nPublish: " + created + "\nActivate: " + created + "\n"
-	if err := statefile.Write(base+".private", []byte(private)); err != nil {
+	if err := statefile.Write(base+".private", []byte(k.privateText())); err != nil {
 		return fmt.Errorf("dnssec: key for zone %s: %w", k.Zone, err)
 	}
-	stamp := created + " (" + k.Created.UTC().Format(time.ANSIC) + ")"
-	public := roleComment(k) + "\n; Created: " + stamp + "\n; Publish: " + stamp + "\n; Activate: " + stamp + "\n" +
-		k.DNSKEY.String() + "\n"
+	public := roleComment(k) + "\n"
+	for _, t := range k.timings() {
+		public += "; " + t.name + ": " + t.at.Format(bindTime) + " (" + t.at.Format(time.ANSIC) + ")\n"
+	}
+	public += k.DNSKEY.String() + "\n"
 	if err := statefile.Write(base+".key", []byte(public)); err != nil {
 		return fmt.Errorf("dnssec: key for zone %s: %w", k.Zone, err)
+	}
+	return nil
+}
+
+type timing struct {
+	name string
+	at   time.Time
+}
+
+// timings are BIND's key state times. A retiring key is Inactive and
+// Delete at once: it signs until it is withdrawn, so a resolver holding the
+// old DNSKEY set finds a signature it can check until the set expires.
+func (k *Key) timings() []timing {
+	created := k.Created.UTC()
+	out := []timing{{"Created", created}, {"Publish", created}, {"Activate", created}}
+	if !k.DeleteAt.IsZero() {
+		out = append(out, timing{"Inactive", k.DeleteAt.UTC()}, timing{"Delete", k.DeleteAt.UTC()})
+	}
+	return out
+}
+
+// privateText is the .private file: the private key, then the timings.
+func (k *Key) privateText() string {
+	text := k.DNSKEY.PrivateKeyString(k.Private)
+	for _, t := range k.timings() {
+		text += t.name + ": " + t.at.Format(bindTime) + "\n"
+	}
+	return text
+}
+
+// RemoveKey deletes k's files, private half last so a crash between
+// leaves no .key without its .private.
+func RemoveKey(dir string, k *Key) error {
+	base := filepath.Join(dir, k.baseName())
+	for _, path := range []string{base + ".key", base + ".private"} {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("dnssec: remove retired key file %s: %w", path, err)
+		}
 	}
 	return nil
 }
@@ -97,19 +135,60 @@ func readKey(path string) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dnssec: read private key file %s (the pair of %s): %w", privPath, path, err)
 	}
-	priv, err := pub.ReadPrivateKey(bytes.NewReader(privData), privPath)
+	k, err := pairKey(pub, privData)
 	if err != nil {
-		return nil, fmt.Errorf("dnssec: private key file %s: %w", privPath, err)
+		return nil, fmt.Errorf("dnssec: private key file %s (the pair of %s): %w", privPath, path, err)
+	}
+	return k, nil
+}
+
+// ParseKey reads a key as a peer sends it: the DNSKEY record and the
+// .private text. Errors say what is wrong, for the caller to name the peer.
+func ParseKey(m messages.KeyMaterial) (*Key, error) {
+	pub, err := parsePublic([]byte(m.DNSKEY))
+	if err != nil {
+		return nil, fmt.Errorf("dnskey: %w", err)
+	}
+	if len(m.Private) > maxPrivateText {
+		return nil, fmt.Errorf("private: %d bytes, more than a key file holds (%d)", len(m.Private), maxPrivateText)
+	}
+	k, err := pairKey(pub, []byte(m.Private))
+	if err != nil {
+		return nil, fmt.Errorf("private: %w", err)
+	}
+	switch {
+	case k.Zone != dns.CanonicalName(m.Zone):
+		return nil, fmt.Errorf("the DNSKEY is for %s, not zone %s", k.Zone, m.Zone)
+	case k.Tag() != m.KeyTag:
+		return nil, fmt.Errorf("the DNSKEY's key tag is %d, not %d", k.Tag(), m.KeyTag)
+	case !k.DeleteAt.IsZero():
+		return nil, fmt.Errorf("key %d is retiring (it has a Delete time); peers offer active keys only", k.Tag())
+	}
+	return k, nil
+}
+
+// maxPrivateText bounds a peer's private text; BIND's files are ~200 bytes.
+const maxPrivateText = 4096
+
+// pairKey joins a DNSKEY with its .private text, checking they match.
+func pairKey(pub *dns.DNSKEY, privData []byte) (*Key, error) {
+	priv, err := pub.ReadPrivateKey(bytes.NewReader(privData), "private key")
+	if err != nil {
+		return nil, err
 	}
 	signer, ok := priv.(crypto.Signer)
 	if !ok || !matches(pub, signer) {
-		return nil, fmt.Errorf("dnssec: private key file %s does not hold the private half of the DNSKEY in %s", privPath, path)
+		return nil, errors.New("does not hold the private half of the DNSKEY")
 	}
-	created, err := createdOf(privData)
+	created, err := timeOf(privData, "Created", time.Unix(0, 0).UTC())
 	if err != nil {
-		return nil, fmt.Errorf("dnssec: private key file %s: %w", privPath, err)
+		return nil, err
 	}
-	return &Key{Zone: dns.CanonicalName(pub.Hdr.Name), DNSKEY: pub, Private: signer, Created: created}, nil
+	deleteAt, err := timeOf(privData, "Delete", time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	return &Key{Zone: dns.CanonicalName(pub.Hdr.Name), DNSKEY: pub, Private: signer, Created: created, DeleteAt: deleteAt}, nil
 }
 
 // parsePublic reads the one DNSKEY record of a .key file.
@@ -167,22 +246,23 @@ func matches(pub *dns.DNSKEY, priv crypto.Signer) bool {
 	return toBase64(derived) == pub.PublicKey
 }
 
-// createdOf reads BIND's "Created:" line; a file without one (written by
-// an older tool) counts as created at the epoch, so it is the oldest.
-func createdOf(private []byte) (time.Time, error) {
+// timeOf reads one of BIND's timing lines ("Created:", "Delete:"); absent
+// gives def. A file without Created (an older tool's) counts as created
+// at the epoch, so it is the oldest.
+func timeOf(private []byte, name string, def time.Time) (time.Time, error) {
 	sc := bufio.NewScanner(bytes.NewReader(private))
 	for sc.Scan() {
 		key, value, ok := strings.Cut(sc.Text(), ":")
-		if !ok || !strings.EqualFold(strings.TrimSpace(key), "Created") {
+		if !ok || !strings.EqualFold(strings.TrimSpace(key), name) {
 			continue
 		}
 		t, err := time.Parse(bindTime, strings.TrimSpace(value))
 		if err != nil {
-			return time.Time{}, fmt.Errorf("the Created: line's %q is not a BIND timestamp (YYYYMMDDHHMMSS)", strings.TrimSpace(value))
+			return time.Time{}, fmt.Errorf("the %s: line's %q is not a BIND timestamp (YYYYMMDDHHMMSS)", name, strings.TrimSpace(value))
 		}
 		return t.UTC(), nil
 	}
-	return time.Unix(0, 0).UTC(), sc.Err()
+	return def, sc.Err()
 }
 
 func publicKeySize(alg uint8) int {

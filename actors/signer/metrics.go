@@ -19,6 +19,7 @@ var (
 	signingTime     = metrics.NewPrometheusHistogram(`opengslb_dnssec_signing_duration_seconds`)
 	cacheEntries    = metrics.NewGauge(`opengslb_dnssec_signature_cache_entries`, nil)
 	keysGenerated   = metrics.NewCounter(`opengslb_dnssec_keys_generated_total`)
+	keysAdopted     = metrics.NewCounter(`opengslb_dnssec_keys_adopted_total`)
 )
 
 // The online series exists, at 0, for dashboards and alerts to read.

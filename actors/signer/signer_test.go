@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,26 +128,33 @@ func must(t testing.TB, err error) {
 
 // running is a signer actor under test with a clock the test moves.
 type running struct {
-	inbox  *runtime.Mailbox[messages.SignerMsg]
-	cancel context.CancelFunc
-	done   chan error
+	inbox *runtime.Mailbox[messages.SignerMsg]
+	stop  func() // idempotent: a test may stop the signer before its cleanup does
 }
 
 func startSigner(t *testing.T, dataDir string, now *time.Time) *running {
 	t.Helper()
-	r := &running{inbox: runtime.NewMailbox[messages.SignerMsg]("signer", 4, runtime.Block, nil), done: make(chan error, 1)}
-	a := New(zerolog.Nop(), r.inbox, testConfig(dataDir), Options{Now: func() time.Time { return *now }})
+	return startSignerWith(t, dataDir, now, Options{})
+}
+
+func startSignerWith(t *testing.T, dataDir string, now *time.Time, opts Options) *running {
+	t.Helper()
+	r := &running{inbox: runtime.NewMailbox[messages.SignerMsg]("signer", 4, runtime.Block, nil)}
+	opts.Now = func() time.Time { return *now }
+	a := New(zerolog.Nop(), r.inbox, testConfig(dataDir), opts)
 	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go func() { r.done <- a.Run(ctx) }()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	r.stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(r.stop)
 	select {
 	case <-a.Ready():
-	case err := <-r.done:
+	case err := <-done:
 		t.Fatal(err)
 	case <-time.After(5 * time.Second):
 		t.Fatal("signer not ready")
 	}
-	t.Cleanup(func() { cancel(); <-r.done })
 	return r
 }
 
@@ -211,9 +219,7 @@ func TestKeyKeptAcrossRestart(t *testing.T) {
 	now := time.Now()
 	r := startSigner(t, dir, &now)
 	tag := r.sign(t, aSet(1)).Keys[0].KeyTag
-	r.cancel()
-	<-r.done
-	r.done <- nil // for the first cleanup
+	r.stop()
 	again := startSigner(t, dir, &now)
 	if got := again.sign(t, aSet(1)).Keys[0].KeyTag; got != tag {
 		t.Fatalf("key tag %d after restart, %d before", got, tag)

@@ -192,6 +192,8 @@ func (a *Actor) apply(msg messages.ZoneMsg) bool {
 		}
 		a.health[key] = m.State
 		return true
+	case messages.KeysChanged:
+		return true
 	case messages.SetOverride:
 		return a.setOverride(m)
 	case messages.ClearOverride:

@@ -51,8 +51,8 @@ const (
 	// a manual POST /api/v1/dnssec/sync covers the impatient.
 	defaultKeySyncPoll    = time.Hour
 	defaultKeySyncTimeout = 30 * time.Second
-	defaultHeartbeat         = 10 * time.Second
-	defaultHookTimeout       = 30 * time.Second
+	defaultHeartbeat      = 10 * time.Second
+	defaultHookTimeout    = 30 * time.Second
 )
 
 // hostname is os.Hostname, replaceable in tests.

@@ -115,4 +115,3 @@ type KeyChange struct {
 	From, To uint16
 	Source   string
 }
-

@@ -66,14 +66,14 @@ func New(log zerolog.Logger, inbox *runtime.Mailbox[messages.SignerMsg], cfg *co
 		opts.RetireAfter = DefaultRetireAfter
 	}
 	return &Actor{
-		log:   log.With().Str("actor", "signer").Logger(),
-		inbox: inbox,
-		opts:  opts,
-		cfg:   cfg,
+		log:      log.With().Str("actor", "signer").Logger(),
+		inbox:    inbox,
+		opts:     opts,
+		cfg:      cfg,
 		keys:     make(map[string]*Key),
 		retiring: make(map[string][]*Key),
 		cache:    newSigCache(),
-		ready: make(chan struct{}),
+		ready:    make(chan struct{}),
 	}
 }
 

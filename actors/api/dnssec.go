@@ -14,22 +14,15 @@ import (
 	"github.com/opengslb/opengslb/messages"
 )
 
-// SyncStatus is how this overwatch's DNSSEC keys last synced with its
-// peers. Key sync is not built yet; until it is, the API shows the zero
-// value (off, never synced, no peers). A zero time or an empty error means
-// "none" and is shown as null.
-type SyncStatus struct {
-	Enabled       bool
-	LastSync      time.Time
-	LastSyncError string
-	NextSync      time.Time
-	PeerCount     int
-}
-
 type dnssecStatusJSON struct {
-	Enabled bool            `json:"enabled"`
-	Keys    []dnssecKeyJSON `json:"keys"`
-	Sync    syncJSON        `json:"sync"`
+	Enabled bool `json:"enabled"`
+	// Keys are the zones' active keys, the ones key sync converges on
+	// and whose DS belongs at the parent: the same on every overwatch.
+	Keys []dnssecKeyJSON `json:"keys"`
+	// RetiringKeys were replaced by key sync and still sign until
+	// delete_at, so resolvers that cached them keep validating.
+	RetiringKeys []dnssecKeyJSON `json:"retiring_keys"`
+	Sync         syncJSON        `json:"sync"`
 }
 
 type dnssecKeyJSON struct {
@@ -41,6 +34,7 @@ type dnssecKeyJSON struct {
 	Role            string `json:"role"`
 	Created         string `json:"created"`
 	AgeSeconds      int64  `json:"age_seconds"`
+	DeleteAt        string `json:"delete_at,omitempty"`
 }
 
 type syncJSON struct {
@@ -67,11 +61,15 @@ type dsJSON struct {
 // come from the snapshot, not the key directory, so this is what DNS
 // serves now: a zone whose keys are not loaded yet shows none.
 func (a *OverwatchActor) dnssecStatus(w http.ResponseWriter, _ *http.Request) {
-	out := dnssecStatusJSON{Enabled: a.src.DNSSEC, Keys: []dnssecKeyJSON{}, Sync: syncView(a.keySync())}
+	out := dnssecStatusJSON{Enabled: a.src.DNSSEC, Keys: []dnssecKeyJSON{}, RetiringKeys: []dnssecKeyJSON{}, Sync: syncView(a.keySync())}
 	if snap := a.snapshot(); snap != nil && a.src.DNSSEC {
 		now := a.now()
 		for _, k := range snapshotKeys(snap) {
-			out.Keys = append(out.Keys, keyView(k, now))
+			if k.Retiring {
+				out.RetiringKeys = append(out.RetiringKeys, keyView(k, now))
+			} else {
+				out.Keys = append(out.Keys, keyView(k, now))
+			}
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -100,8 +98,9 @@ func (a *OverwatchActor) dnssecDS(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			// Only a key with the SEP flag (a KSK or, here, a combined
-			// key) has its DS at the parent, as dnssec-dsfromkey does.
-			if k.Flags&dns.SEP == 0 {
+			// key) has its DS at the parent, as dnssec-dsfromkey does;
+			// a retiring key's DS is on its way out.
+			if k.Flags&dns.SEP == 0 || k.Retiring {
 				continue
 			}
 			if k.DNSKEY == nil {
@@ -126,12 +125,16 @@ func (a *OverwatchActor) dnssecDS(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ds": out})
 }
 
-// keySync is the key sync block. Key sync between overwatches comes with
-// its own change, which adds its source to OverwatchSources and reads it
-// here; until then every overwatch answers the zero block.
-func (a *OverwatchActor) keySync() SyncStatus { return SyncStatus{} }
+// keySync is the key sync block; the zero block (off, never synced, no
+// peers) when DNSSEC is off.
+func (a *OverwatchActor) keySync() messages.SyncStatus {
+	if a.src.KeySync == nil {
+		return messages.SyncStatus{}
+	}
+	return a.src.KeySync.Status()
+}
 
-func syncView(s SyncStatus) syncJSON {
+func syncView(s messages.SyncStatus) syncJSON {
 	out := syncJSON{Enabled: s.Enabled, PeerCount: s.PeerCount}
 	if !s.LastSync.IsZero() {
 		out.LastSync = ptr(rfc3339(s.LastSync))
@@ -166,7 +169,15 @@ func keyView(k messages.KeyInfo, now time.Time) dnssecKeyJSON {
 	return dnssecKeyJSON{
 		Zone: k.Zone, KeyTag: k.KeyTag, Algorithm: name, AlgorithmNumber: k.Algorithm, Flags: k.Flags,
 		Role: keyRole(k.Flags), Created: rfc3339(k.Created), AgeSeconds: int64(now.Sub(k.Created) / time.Second),
+		DeleteAt: optionalTime(k.DeleteAt),
 	}
+}
+
+func optionalTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return rfc3339(t)
 }
 
 // keyRole names a key as the signer's key files do: with the SEP flag it

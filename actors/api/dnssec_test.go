@@ -104,7 +104,8 @@ func TestDNSSECStatusListsTheSnapshotsKeys(t *testing.T) {
 				"age_seconds": float64(3600),
 			},
 		},
-		"sync": zeroSync,
+		"retiring_keys": []any{},
+		"sync":          zeroSync,
 	}
 	if !reflect.DeepEqual(r.body, want) {
 		t.Errorf("status:\n got %v\nwant %v", r.body, want)
@@ -142,7 +143,7 @@ func TestDNSSECStatusWithoutKeys(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			h := startOverwatchAPI(t, c.opts)
 			r := h.do(t, "GET", "/api/v1/dnssec/status", nil)
-			want := map[string]any{"enabled": c.enabled, "keys": []any{}, "sync": zeroSync}
+			want := map[string]any{"enabled": c.enabled, "keys": []any{}, "retiring_keys": []any{}, "sync": zeroSync}
 			if r.code != 200 || !reflect.DeepEqual(r.body, want) {
 				t.Errorf("status:\n got %v\nwant %v", r, want)
 			}
@@ -154,7 +155,7 @@ func TestDNSSECStatusWithoutKeys(t *testing.T) {
 }
 
 func TestDNSSECStatusShowsKeySync(t *testing.T) {
-	got := syncView(SyncStatus{
+	got := syncView(messages.SyncStatus{
 		Enabled: true, LastSync: fixedNow.Add(-time.Minute), LastSyncError: "peer overwatch-2: connection refused",
 		NextSync: fixedNow.Add(time.Minute), PeerCount: 2,
 	})

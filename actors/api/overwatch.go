@@ -24,6 +24,9 @@ import (
 const (
 	zoneAskTimeout   = 5 * time.Second
 	reloadAskTimeout = 20 * time.Second
+	// syncAskTimeout covers a round whose peers all take key_sync.timeout
+	// (30s by default) plus storing what they served.
+	syncAskTimeout = 60 * time.Second
 )
 
 // OverwatchSources are what the overwatch's API reads and whom it asks to
@@ -37,8 +40,14 @@ type OverwatchSources struct {
 	Ready func() string
 	// Agents returns the agents this overwatch knows as a JSON-encodable
 	// list; nil when gossip is off.
-	Agents                func() any
-	DNSSEC                bool // overwatch.dnssec.enabled
+	Agents func() any
+	DNSSEC bool // overwatch.dnssec.enabled
+	// Signer serves GET /api/v1/dnssec/keys, KeySync the status block and
+	// the token peers present, Sync POST /api/v1/dnssec/sync; unset when
+	// DNSSEC is off.
+	Signer                runtime.Address[messages.SignerMsg]
+	KeySync               KeySyncSource
+	Sync                  runtime.Address[messages.SyncMsg]
 	Node, Region, Version string
 }
 
@@ -59,6 +68,7 @@ type OverwatchActor struct {
 	now           func() time.Time
 	zoneTimeout   time.Duration
 	reloadTimeout time.Duration
+	syncTimeout   time.Duration
 }
 
 // NewOverwatch prepares the API for cfg; it listens when Run starts.
@@ -71,6 +81,7 @@ func NewOverwatch(log zerolog.Logger, cfg config.API, src OverwatchSources) *Ove
 		now:           time.Now,
 		zoneTimeout:   zoneAskTimeout,
 		reloadTimeout: reloadAskTimeout,
+		syncTimeout:   syncAskTimeout,
 	}
 	a.access, a.err = newAccess(cfg)
 	if a.err == nil && (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
@@ -151,6 +162,8 @@ func (a *OverwatchActor) routes() *http.ServeMux {
 		{"/api/v1/domains/{name}", map[string]http.HandlerFunc{http.MethodGet: a.domain}},
 		{"/api/v1/dnssec/status", map[string]http.HandlerFunc{http.MethodGet: a.dnssecStatus}},
 		{"/api/v1/dnssec/ds", map[string]http.HandlerFunc{http.MethodGet: a.dnssecDS}},
+		{"/api/v1/dnssec/keys", map[string]http.HandlerFunc{http.MethodGet: a.dnssecKeys}},
+		{"/api/v1/dnssec/sync", map[string]http.HandlerFunc{http.MethodPost: a.dnssecSync}},
 		{"/api/v1/overrides", map[string]http.HandlerFunc{http.MethodGet: a.overrides}},
 		{"/api/v1/overrides/{service}", map[string]http.HandlerFunc{http.MethodPut: a.setOverride, http.MethodDelete: a.clearOverride}},
 		{"/api/v1/overrides/{service}/{backend}", map[string]http.HandlerFunc{http.MethodPut: a.setOverride, http.MethodDelete: a.clearOverride}},

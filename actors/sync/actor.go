@@ -7,6 +7,9 @@ package sync
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
 	"math/rand/v2"
 	"strings"
 	gosync "sync"
@@ -50,7 +53,10 @@ type Actor struct {
 	clientErr error // why client is nil: ca_file unreadable
 	lastError string
 
-	status    atomic.Pointer[messages.SyncStatus]
+	status atomic.Pointer[messages.SyncStatus]
+	// tokenSum is the SHA-256 of key_sync.token, nil without one; peers'
+	// requests are checked against it from the API's goroutines.
+	tokenSum  atomic.Pointer[[sha256.Size]byte]
 	readyOnce gosync.Once
 	ready     chan struct{}
 }
@@ -69,6 +75,9 @@ func New(log zerolog.Logger, inbox *runtime.Mailbox[messages.SyncMsg], signer ru
 		opts: opts, cfg: cfg, ready: make(chan struct{}),
 	}
 	a.status.Store(&messages.SyncStatus{Enabled: len(a.keySync().Peers) > 0, PeerCount: len(a.keySync().Peers)})
+	a.storeToken()
+	syncSuccess()
+	lastSyncStamp()
 	return a
 }
 
@@ -81,6 +90,30 @@ func (a *Actor) Ready() <-chan struct{} { return a.ready }
 
 // Status is the sync block of GET /api/v1/dnssec/status.
 func (a *Actor) Status() messages.SyncStatus { return *a.status.Load() }
+
+// CheckToken is whether a peer presented this overwatch's key sync token.
+// Digests are compared so that the time taken says nothing about the
+// token, whatever length the peer sends.
+func (a *Actor) CheckToken(token string) error {
+	want := a.tokenSum.Load()
+	if want == nil {
+		return errors.New("this overwatch has no overwatch.dnssec.key_sync.token, so it shares its keys with no peer; set the same token on every overwatch")
+	}
+	got := sha256.Sum256([]byte(token))
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		return errors.New("the sync token does not match this overwatch's overwatch.dnssec.key_sync.token")
+	}
+	return nil
+}
+
+func (a *Actor) storeToken() {
+	if a.keySync().Token == "" {
+		a.tokenSum.Store(nil)
+		return
+	}
+	sum := sha256.Sum256([]byte(a.keySync().Token))
+	a.tokenSum.Store(&sum)
+}
 
 func (a *Actor) keySync() config.KeySync { return a.cfg.Overwatch.DNSSEC.KeySync }
 
@@ -176,6 +209,7 @@ func (a *Actor) reconfigure(cfg *config.Config) bool {
 	}
 	before := a.keySync()
 	a.cfg = cfg
+	a.storeToken()
 	after := a.keySync()
 	if strings.Join(before.Peers, " ") == strings.Join(after.Peers, " ") && before.Token == after.Token &&
 		before.CAFile == after.CAFile && before.Timeout == after.Timeout && before.PollInterval == after.PollInterval {
@@ -248,13 +282,13 @@ func (a *Actor) record(round messages.SyncRound) {
 	st.LastSyncError = roundError(round)
 	a.status.Store(&st)
 	if round.OK() {
-		syncSuccess.Set(1)
-		lastSyncStamp.Set(float64(round.At.Unix()))
+		syncSuccess().Set(1)
+		lastSyncStamp().Set(float64(round.At.Unix()))
 		if a.lastError != "" {
 			a.log.Info().Int("peers", len(round.Peers)).Msg("key sync recovered: every peer answered")
 		}
 	} else {
-		syncSuccess.Set(0)
+		syncSuccess().Set(0)
 		if st.LastSyncError != a.lastError {
 			a.log.Warn().Str("error", st.LastSyncError).Msg("key sync failed; the keys in use are unchanged")
 		}

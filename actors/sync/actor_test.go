@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,19 +36,28 @@ const (
 // peer is another overwatch's keys endpoint, over TLS with a certificate
 // only caFile trusts.
 type peer struct {
-	srv    *httptest.Server
-	caFile string
+	srv     *httptest.Server
+	caFile  string
+	handler *atomic.Pointer[http.HandlerFunc]
 }
+
+// serve changes what the peer answers from now on.
+func (p peer) serve(h http.HandlerFunc) { p.handler.Store(&h) }
 
 func startPeer(t *testing.T, handler http.HandlerFunc) peer {
 	t.Helper()
-	srv := httptest.NewTLSServer(handler)
+	current := &atomic.Pointer[http.HandlerFunc]{}
+	current.Store(&handler)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*current.Load())(w, r) }))
+	// The refused handshakes are what some tests are about.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return peer{srv: srv, caFile: caFile}
+	return peer{srv: srv, caFile: caFile, handler: current}
 }
 
 // servingKeys answers like an overwatch's keys endpoint: the keys to a
@@ -120,6 +132,19 @@ func startNode(t *testing.T, cfg *config.Config) *node {
 	return n
 }
 
+// waitFirstRound waits for the round a node runs once its signer is
+// ready, so that a test's own round is the one that sees a change.
+func (n *node) waitFirstRound(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.sync.Status().NextSync.IsZero() {
+		if time.Now().After(deadline) {
+			t.Fatal("no first round within 10s of the signer being ready")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (n *node) syncNow(t *testing.T) messages.SyncRound {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -177,8 +202,9 @@ func TestStartUpTakesThePeersKeyAndARoundAdoptsAnOlderOne(t *testing.T) {
 
 	// The peer now serves a key older still (a partition healed): the
 	// next round adopts it, tells the zone, and keeps the old one signing.
+	n.waitFirstRound(t)
 	older, _ := signer.Generate(zone, "", time.Now().Add(-2*time.Hour))
-	p.srv.Config.Handler = servingKeys(older)
+	p.serve(servingKeys(older))
 	round := n.syncNow(t)
 	if !round.OK() || len(round.Adopted) != 1 || round.Adopted[0].From != first.Tag() || round.Adopted[0].To != older.Tag() {
 		t.Fatalf("round %+v, want %d → %d", round, first.Tag(), older.Tag())

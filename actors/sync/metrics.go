@@ -13,10 +13,12 @@ import (
 //	opengslb_dnssec_sync_attempts_total{peer,result}  counter  one per peer per round; result as messages.PeerOutcome
 //
 // With no peers configured a round trivially succeeds, so an overwatch
-// that is alone is not an alert.
+// that is alone is not an alert. The gauges exist only once a sync actor
+// does (DNSSEC on): an unsigned overwatch has nothing to sync and must not
+// trip the guide's "no sync in 2 hours" alert.
 var (
-	syncSuccess   = metrics.NewGauge(`opengslb_dnssec_sync_success`, nil)
-	lastSyncStamp = metrics.NewGauge(`opengslb_dnssec_last_sync_timestamp`, nil)
+	syncSuccess   = func() *metrics.Gauge { return metrics.GetOrCreateGauge(`opengslb_dnssec_sync_success`, nil) }
+	lastSyncStamp = func() *metrics.Gauge { return metrics.GetOrCreateGauge(`opengslb_dnssec_last_sync_timestamp`, nil) }
 )
 
 func countAttempt(peer, result string) {

@@ -15,6 +15,7 @@ import (
 	"github.com/opengslb/opengslb/actors/hooks"
 	"github.com/opengslb/opengslb/actors/responder"
 	"github.com/opengslb/opengslb/actors/signer"
+	keysync "github.com/opengslb/opengslb/actors/sync"
 	"github.com/opengslb/opengslb/actors/zone"
 	"github.com/opengslb/opengslb/config"
 	"github.com/opengslb/opengslb/messages"
@@ -64,7 +65,10 @@ func runOverwatch(cfg *config.Config, path string) error {
 	// Signing requests come from the zone alone, one at a time, and must
 	// not be lost: block.
 	signerBox := runtime.NewMailbox[messages.SignerMsg]("signer", 4, runtime.Block, events)
-	exportDepth(zoneBox, healthBox, hooksBox, gossipBox, signerBox)
+	// Key sync requests come from the signer at start-up, the API and
+	// reloads; each waits for its answer, so block.
+	syncBox := runtime.NewMailbox[messages.SyncMsg]("sync", 8, runtime.Block, events)
+	exportDepth(zoneBox, healthBox, hooksBox, gossipBox, signerBox, syncBox)
 	published := runtime.NewTopic[messages.SnapshotPublished]("snapshots", events)
 	store := &zone.Store{}
 
@@ -79,11 +83,19 @@ func runOverwatch(cfg *config.Config, path string) error {
 	self := hooks.Self{Name: cfg.NodeID(), Role: "overwatch", Tags: map[string]string{"role": "overwatch", "region": cfg.Region()}}
 	supervise(sup, hooks.New(log, hooksBox, self, cfg.Hooks, hooks.Options{}))
 	zoneOpts := zone.Options{Health: healthBox.Address()}
+	var keySync *keysync.Actor
 	if cfg.Overwatch.DNSSEC.Enabled {
-		// Started before the zone so that the first snapshot is signed.
-		supervise(sup, signer.New(log, signerBox, cfg, signer.Options{}))
+		// The signer asks key sync for the peers' keys before it makes
+		// its own, so sync starts first; both start before the zone so
+		// that the first snapshot is signed.
+		sig := signer.New(log, signerBox, cfg, signer.Options{Sync: syncBox.Address()})
+		keySync = keysync.New(log, syncBox, signerBox.Address(), zoneBox.Address(), cfg, keysync.Options{SignerReady: sig.Ready()})
+		supervise(sup, keySync)
+		supervise(sup, sig)
 		zoneOpts.Signer = signerBox.Address()
-		consumers = append(consumers, consumer("signer", signerBox.Address(), func(m messages.ConfigApplied) messages.SignerMsg { return m }))
+		consumers = append(consumers,
+			consumer("signer", signerBox.Address(), func(m messages.ConfigApplied) messages.SignerMsg { return m }),
+			consumer("sync", syncBox.Address(), func(m messages.ConfigApplied) messages.SyncMsg { return m }))
 	}
 	supervise(sup, zone.New(log, store, zoneBox, published, cfg, zoneOpts))
 	var g *gossip.Actor
@@ -114,7 +126,7 @@ func runOverwatch(cfg *config.Config, path string) error {
 	})
 	// The API starts last so that it drains first: readiness turns 503
 	// before anything else stops.
-	supervise(sup, api.NewOverwatch(log, cfg.API, api.OverwatchSources{
+	sources := api.OverwatchSources{
 		Store:   store,
 		Zone:    zoneBox.Address(),
 		Reload:  reloadBox.Address(),
@@ -124,8 +136,11 @@ func runOverwatch(cfg *config.Config, path string) error {
 		Region:  cfg.Region(),
 		Version: versionString(),
 		DNSSEC:  cfg.Overwatch.DNSSEC.Enabled,
-	}))
-	registerDNSSECPlaceholders()
+	}
+	if keySync != nil {
+		sources.Signer, sources.KeySync, sources.Sync = signerBox.Address(), keySync, syncBox.Address()
+	}
+	supervise(sup, api.NewOverwatch(log, cfg.API, sources))
 	configLoadedAt.Set(float64(time.Now().Unix()))
 
 	log.Info().Str("config", path).Str("dns", cfg.DNS.ListenAddress).Str("metrics", cfg.Metrics.ListenAddress).
@@ -193,12 +208,4 @@ func agentsOf(g *gossip.Actor) func() any {
 		}
 		return out
 	}
-}
-
-// registerDNSSECPlaceholders exports the key-sync series the HA guide's
-// alerts read. DNSSEC key sync is not in this release: they read 0 until
-// it is, and are present so dashboards and rules load today.
-func registerDNSSECPlaceholders() {
-	metrics.GetOrCreateGauge(`opengslb_dnssec_sync_success`, func() float64 { return 0 })
-	metrics.GetOrCreateGauge(`opengslb_dnssec_last_sync_timestamp`, func() float64 { return 0 })
 }

@@ -224,8 +224,10 @@ func TestCLIHACheck(t *testing.T) {
 	body := domain("svc.gslb.test") + staticBackend("svc", "192.0.2.1") + staticBackend("svc", "192.0.2.2")
 	a := startAPINode(t, apiSettings{}, body)
 	b := startAPINode(t, apiSettings{}, body)
-	// Until key sync lands, overwatches share keys by copying the key
-	// directory; ha check tells nodes signing with different keys apart.
+	// These nodes serve plain HTTP, which key sync refuses to carry keys
+	// over (keysync_test.go has it over TLS), so they share keys by
+	// copying the key directory; ha check tells nodes signing with
+	// different keys apart.
 	b.stop(syscall.SIGTERM)
 	copyKeys(t, a.dir, b.dir)
 	b = b.restart(t)

@@ -33,19 +33,25 @@ type validator struct {
 }
 
 // newValidator reads the zone's key from the overwatch's data_dir and
-// writes a trust anchor file of its DS record.
+// trusts its DS.
 func newValidator(t *testing.T, o *overwatch) *validator {
+	t.Helper()
+	return validatorWithDS(t, o.ports.dns, zoneDS(t, o.dir))
+}
+
+// validatorWithDS is delv against server with ds, written into a trust
+// anchor file, as the only trust anchor.
+func validatorWithDS(t *testing.T, server string, ds *dns.DS) *validator {
 	t.Helper()
 	if _, err := exec.LookPath("delv"); err != nil {
 		t.Skip("delv is not installed (Debian bind9-dnsutils; `make test` installs it)")
 	}
-	ds := zoneDS(t, o.dir)
 	anchor := filepath.Join(t.TempDir(), "anchor.conf")
 	text := fmt.Sprintf("trust-anchors { %q static-ds %d %d %d %q; };\n", zoneName, ds.KeyTag, ds.Algorithm, ds.DigestType, ds.Digest)
 	if err := os.WriteFile(anchor, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &validator{t: t, server: o.ports.dns, anchor: anchor}
+	return &validator{t: t, server: server, anchor: anchor}
 }
 
 // zoneDS is the DS record of the one key stored for zoneName in dataDir.

@@ -17,6 +17,8 @@ var (
 	deniedNetwork  = metrics.NewCounter(`opengslb_api_denied_total{reason="network"}`)
 	deniedToken    = metrics.NewCounter(`opengslb_api_denied_total{reason="token"}`)
 	deniedLoopback = metrics.NewCounter(`opengslb_api_denied_total{reason="loopback_only"}`)
+	// Plain HTTP to the TLS port from another host (sniff.go).
+	deniedPlainHTTP = metrics.NewCounter(`opengslb_api_denied_total{reason="plain_http"}`)
 )
 
 // defaultAllowed is what an empty allowed_networks means: the same

@@ -138,7 +138,7 @@ func (a *OverwatchActor) Run(ctx context.Context) error {
 	})
 	scheme := "http"
 	if tlsConfig != nil {
-		scheme = "https"
+		scheme = "https, plain http from loopback"
 	}
 	return a.serveTLS(ctx, handler, tlsConfig, func(addr string) {
 		a.log.Info().Str("address", addr).Str("scheme", scheme).Str("writes", a.access.writeMode()).
@@ -241,9 +241,10 @@ func prefixStrings(a access) []string {
 	return out
 }
 
-// newDebugLog sends net/http's own complaints (a client speaking plain
-// HTTP to the TLS port, a malformed request) to the actor's log at debug:
-// they are the client's problem, not the operator's.
+// newDebugLog sends net/http's own complaints (a failed TLS handshake, a
+// malformed request) and the TLS port's refusals of plain HTTP from the
+// network to the actor's log at debug: they are the client's problem, not
+// the operator's.
 func newDebugLog(l zerolog.Logger) *log.Logger {
 	return log.New(debugWriter{l}, "", 0)
 }

@@ -22,6 +22,9 @@ type listener struct {
 	// errorLog, when set, takes the server's own complaints (TLS
 	// handshake failures, bad requests) instead of the standard logger.
 	errorLog *log.Logger
+	// sniffTimeout bounds the wait for a TLS port's first byte; a field
+	// so tests can shorten it.
+	sniffTimeout time.Duration
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -30,7 +33,7 @@ type listener struct {
 }
 
 func newListener(name, key, address string) listener {
-	return listener{name: name, key: key, address: address, ready: make(chan struct{})}
+	return listener{name: name, key: key, address: address, sniffTimeout: sniffTimeout, ready: make(chan struct{})}
 }
 
 // Ready is closed once the endpoint listens.
@@ -48,7 +51,8 @@ func (l *listener) serve(ctx context.Context, handler http.Handler, started func
 }
 
 // serveTLS is serve with HTTPS when tlsConfig is not nil; tlsConfig must
-// hold the certificate (Certificates or GetCertificate).
+// hold the certificate (Certificates or GetCertificate). The TLS port
+// also answers plain HTTP from loopback peers (sniff.go).
 func (l *listener) serveTLS(ctx context.Context, handler http.Handler, tlsConfig *tls.Config, started func(addr string)) error {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", l.address)
 	if err != nil {
@@ -61,8 +65,18 @@ func (l *listener) serveTLS(ctx context.Context, handler http.Handler, tlsConfig
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		TLSConfig:         tlsConfig,
 		ErrorLog:          l.errorLog,
+	}
+	var accepted net.Listener = ln
+	if tlsConfig != nil {
+		// ServeTLS would add the ALPN names itself; here the listener
+		// makes the *tls.Conn, so they are named, and "h2" in
+		// srv.TLSConfig is what makes Serve set up HTTP/2. Each side has
+		// its own copy because net/http adjusts the server's.
+		conf := tlsConfig.Clone()
+		conf.NextProtos = []string{"h2", "http/1.1"}
+		srv.TLSConfig = conf.Clone()
+		accepted = newSniffListener(ln, conf, l.sniffTimeout, l.errorLog)
 	}
 	l.mu.Lock()
 	l.bound = ln.Addr().String()
@@ -71,16 +85,9 @@ func (l *listener) serveTLS(ctx context.Context, handler http.Handler, tlsConfig
 	started(ln.Addr().String())
 
 	served := make(chan error, 1)
-	go func() {
-		if tlsConfig != nil {
-			// The certificate is in TLSConfig, so no files are named here;
-			// ServeTLS also enables HTTP/2 as Serve over a TLS listener
-			// would not.
-			served <- srv.ServeTLS(ln, "", "")
-			return
-		}
-		served <- srv.Serve(ln)
-	}()
+	// Serve closes accepted when it returns; the sniffing listener's
+	// Close waits for its own goroutines.
+	go func() { served <- srv.Serve(accepted) }()
 	select {
 	case <-ctx.Done():
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -42,7 +42,7 @@ func (a *OverwatchActor) dnssecKeys(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "dnssec disabled", "DNSSEC is disabled on this overwatch (overwatch.dnssec.enabled = false): it has no keys to share")
 		return
 	}
-	if r.TLS == nil && !remoteAddr(r).IsLoopback() {
+	if !servedSecurely(r) {
 		deniedPlainKeys.Inc()
 		writeError(w, http.StatusForbidden, "https required",
 			"DNSSEC keys are served over TLS only (plain HTTP only to loopback clients): set api.tls_cert_file and api.tls_key_file on this overwatch and list it as https:// in its peers' key_sync.peers")

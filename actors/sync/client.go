@@ -113,10 +113,10 @@ func (c *peerClient) fetch(ctx context.Context, peer string) ([]messages.KeyMate
 	case len(body) > maxKeysBody:
 		return fail(messages.SyncBadResponse, "GET %s: answer larger than %d bytes", KeysPath, maxKeysBody)
 	}
+	// Unknown fields are allowed: during a rolling upgrade a newer peer
+	// may send more than this version reads.
 	var parsed KeysResponse
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&parsed); err != nil {
+	if err := json.Unmarshal(body, &parsed); err != nil {
 		return fail(messages.SyncBadResponse, "GET %s: not a key list: %v", KeysPath, err)
 	}
 	if parsed.Keys == nil {

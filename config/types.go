@@ -192,6 +192,32 @@ type OverwatchGossip struct {
 	AdvertiseAddress string   `toml:"advertise_address"`            // optional, for NAT and containers
 	EncryptionKey    string   `toml:"encryption_key" secret:"true"` // base64 of 16, 24 or 32 bytes; required
 	Join             []string `toml:"join"`                         // other overwatches, host:port
+	// Failure-detector timing, as serf's profiles and Consul's gossip_lan
+	// tune it; zero keeps memberlist's LAN default. See GossipTiming.
+	ProbeInterval     Duration `toml:"probe_interval"`     // default 1s
+	ProbeTimeout      Duration `toml:"probe_timeout"`      // default 500ms
+	SuspicionMult     int      `toml:"suspicion_mult"`     // default 4
+	ReconnectInterval Duration `toml:"reconnect_interval"` // default 10s
+}
+
+// GossipTiming is the failure-detector timing of either role's gossip
+// table. Faster probing finds a dead or cut-off node sooner at the cost of
+// more packets and more false suspicion on a lossy network;
+// ReconnectInterval is how often a failed member is tried again, so a
+// healed partition closes within about that long.
+type GossipTiming struct {
+	ProbeInterval, ProbeTimeout, ReconnectInterval Duration
+	SuspicionMult                                  int
+}
+
+// Timing is the table's failure-detector timing.
+func (g OverwatchGossip) Timing() GossipTiming {
+	return GossipTiming{g.ProbeInterval, g.ProbeTimeout, g.ReconnectInterval, g.SuspicionMult}
+}
+
+// Timing is the table's failure-detector timing.
+func (g AgentGossip) Timing() GossipTiming {
+	return GossipTiming{g.ProbeInterval, g.ProbeTimeout, g.ReconnectInterval, g.SuspicionMult}
 }
 
 // Validation makes the overwatch re-check what agents claim.
@@ -223,6 +249,12 @@ type AgentGossip struct {
 	AdvertiseAddress string   `toml:"advertise_address"`
 	EncryptionKey    string   `toml:"encryption_key" secret:"true"` // required
 	OverwatchNodes   []string `toml:"overwatch_nodes"`              // required, host:port
+	// Failure-detector timing, as serf's profiles and Consul's gossip_lan
+	// tune it; zero keeps memberlist's LAN default. See GossipTiming.
+	ProbeInterval     Duration `toml:"probe_interval"`     // default 1s
+	ProbeTimeout      Duration `toml:"probe_timeout"`      // default 500ms
+	SuspicionMult     int      `toml:"suspicion_mult"`     // default 4
+	ReconnectInterval Duration `toml:"reconnect_interval"` // default 10s
 }
 
 // Heartbeat paces an agent's unchanged reports.

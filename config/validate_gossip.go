@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +39,7 @@ func (v *validator) overwatch(o *Overwatch) {
 		v.advertise("overwatch.gossip.advertise_address", g.AdvertiseAddress)
 		v.gossipKey("overwatch.gossip.encryption_key", g.EncryptionKey)
 		v.remotes("overwatch.gossip.join", g.Join)
+		v.gossipTiming("overwatch.gossip", g.Timing())
 	}
 
 	val := o.Validation
@@ -81,6 +83,7 @@ func (v *validator) agent(a *Agent) {
 		v.p.add("agent.gossip.overwatch_nodes", "at least one overwatch (host:port) is required: an agent reports to overwatches by gossip")
 	}
 	v.remotes("agent.gossip.overwatch_nodes", g.OverwatchNodes)
+	v.gossipTiming("agent.gossip", g.Timing())
 
 	v.positive("agent.heartbeat.interval", a.Heartbeat.Interval)
 
@@ -93,6 +96,36 @@ func (v *validator) agent(a *Agent) {
 
 // positive reports a duration that is not greater than 0; it returns
 // whether d is valid.
+// Memberlist's LAN defaults, which a zero GossipTiming field keeps; and a
+// bound that keeps a typo from making failure detection take hours.
+const (
+	lanProbeInterval = time.Second
+	lanProbeTimeout  = 500 * time.Millisecond
+	maxSuspicionMult = 20
+)
+
+func (v *validator) gossipTiming(table string, t GossipTiming) {
+	for _, f := range []struct {
+		key string
+		d   Duration
+	}{{"probe_interval", t.ProbeInterval}, {"probe_timeout", t.ProbeTimeout}, {"reconnect_interval", t.ReconnectInterval}} {
+		if v.defined(table + "." + f.key) {
+			v.positive(table+"."+f.key, f.d)
+		}
+	}
+	interval, timeout := cmp.Or(t.ProbeInterval.Duration, lanProbeInterval), cmp.Or(t.ProbeTimeout.Duration, lanProbeTimeout)
+	if interval > 0 && timeout > 0 && timeout >= interval {
+		key := table + ".probe_timeout"
+		if !v.defined(key) {
+			key = table + ".probe_interval"
+		}
+		v.p.add(key, "probe_timeout (%s) must be shorter than probe_interval (%s): a probe has to time out before the next one starts", timeout, interval)
+	}
+	if v.defined(table+".suspicion_mult") && (t.SuspicionMult < 1 || t.SuspicionMult > maxSuspicionMult) {
+		v.p.add(table+".suspicion_mult", "%d is out of range: 1 to %d", t.SuspicionMult, maxSuspicionMult)
+	}
+}
+
 func (v *validator) positive(path string, d Duration) bool {
 	if d.Duration <= 0 {
 		v.p.add(path, "must be greater than 0")

@@ -260,6 +260,7 @@ func (a *Actor) Run(ctx context.Context) error {
 		events:   make(chan serf.Event),
 		joins:    make(chan joinResult, 1),
 		acks:     make(chan ackResult, 64),
+		verdicts: make(chan failureVerdict, 16),
 		failed:   make(chan error, 1),
 		services: make(map[string]*serviceState),
 		agents:   make(map[string]*agentState),
@@ -309,8 +310,10 @@ type run struct {
 	events chan serf.Event
 	joins  chan joinResult
 	acks   chan ackResult
-	failed chan error
-	dirty  bool
+	// verdicts carry whether an agent's failure was corroborated.
+	verdicts chan failureVerdict
+	failed   chan error
+	dirty    bool
 
 	tick     *time.Ticker // agent: heartbeat; overwatch: stale check
 	tickFor  time.Duration
@@ -325,6 +328,10 @@ type run struct {
 	joinAttempts int
 	joinErr      string
 	peers        int // alive peers: overwatches other than this node
+
+	// isolated: every other overwatch this node knows has failed.
+	isolated       bool
+	reachableSince time.Time // when the last isolation ended
 
 	services map[string]*serviceState // agent
 	agents   map[string]*agentState   // overwatch
@@ -361,6 +368,8 @@ func (r *run) loop() error {
 			r.handleJoin(j)
 		case ack := <-r.acks:
 			r.handleAck(ack)
+		case v := <-r.verdicts:
+			r.handleVerdict(v)
 		case <-tick:
 			r.onTick()
 		case <-warmup:
@@ -771,6 +780,7 @@ func (r *run) snapshot() *Status {
 	} else {
 		st.Agents = r.agentStatus()
 		st.WarmedUp = a.warmedUp
+		st.Isolated, st.HeldAgents = r.isolated, r.heldAgents()
 	}
 	return st
 }

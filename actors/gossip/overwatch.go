@@ -29,6 +29,10 @@ type agentState struct {
 	// stale check sends it again, so a busy zone cannot leave a departed
 	// agent's backends in answers.
 	goneUnsent string
+	// corroborating: a failure waits for the verdict of pinging the other
+	// overwatches; held: it was not corroborated, the reports age instead.
+	corroborating bool
+	held          bool
 }
 
 func (r *run) agent(name string) *agentState {
@@ -47,6 +51,7 @@ func staleTickFor(threshold time.Duration) time.Duration {
 }
 
 func (r *run) startOverwatch() {
+	gossipIsolated.Set(0) // a new Run knows no peers yet
 	r.setTick(staleTickFor(staleThreshold(r.a.cfg)))
 	if !r.a.warmedUp {
 		r.warmup = time.NewTimer(r.a.opts.WarmupTimeout)
@@ -171,26 +176,36 @@ func (r *run) agentMember(t serf.EventType, m serf.Member) {
 			return
 		}
 		st.alive, st.left, st.since = true, false, now
+		st.corroborating, st.held = false, false
 		if err := r.toZone(messages.AgentAlive{Agent: m.Name, Region: st.region, At: now}); err != nil {
 			log.Error().Err(err).Msg("agent alive: not sent to zone")
 		}
 		log.Info().Str("region", st.region).Msg("agent joined")
 		st.lastStateQuery = now
 		r.stateQuery(m.Name, "agent joined")
-	case serf.EventMemberFailed, serf.EventMemberLeave:
-		reason := "failed"
-		if t == serf.EventMemberLeave {
-			reason, st.left = "left", true
+	case serf.EventMemberFailed:
+		if !st.alive {
+			return
 		}
-		st.alive, st.reported, st.goneUnsent = false, false, ""
-		if err := r.toZone(messages.AgentGone{Agent: m.Name, Reason: reason, At: now}); err != nil {
-			st.goneUnsent = reason
-			log.Error().Err(err).Str("reason", reason).Msg("agent gone: not yet handed to the zone; retried on the next stale check")
-		}
-		log.Warn().Str("reason", reason).Msg("agent gone: its backends are withdrawn")
+		st.alive, st.reported = false, false
+		r.corroborate(st, m)
+	case serf.EventMemberLeave:
+		st.left, st.corroborating, st.held = true, false, false
+		r.withdraw(st, "left")
 	case serf.EventMemberReap:
 		delete(r.agents, m.Name)
 	}
+}
+
+// withdraw tells the zone an agent is gone, its backends with it.
+func (r *run) withdraw(st *agentState, reason string) {
+	st.alive, st.reported, st.goneUnsent = false, false, ""
+	log := r.a.log.With().Str("agent", st.name).Str("addr", st.addr).Logger()
+	if err := r.toZone(messages.AgentGone{Agent: st.name, Reason: reason, At: r.a.opts.Now()}); err != nil {
+		st.goneUnsent = reason
+		log.Error().Err(err).Str("reason", reason).Msg("agent gone: not yet handed to the zone; retried on the next stale check")
+	}
+	log.Warn().Str("reason", reason).Msg("agent gone: its backends are withdrawn")
 }
 
 // registered counts alive agents with an accepted report.
@@ -224,7 +239,9 @@ func (r *run) stateQuery(agent, why string) {
 // the replay guard.
 func (r *run) staleCheck() {
 	r.reconcileMembers()
+	r.updateIsolation()
 	now := r.a.opts.Now()
+	r.releaseHeld(now)
 	threshold := staleThreshold(r.a.cfg)
 	for name, st := range r.agents {
 		if !st.alive {
@@ -336,7 +353,7 @@ func (r *run) agentStatus() []AgentStatus {
 	for _, st := range r.agents {
 		as := AgentStatus{
 			Agent: st.name, Region: st.region, Addr: st.addr, Alive: st.alive,
-			Registered: st.alive && st.reported, LastReport: st.lastReport,
+			Registered: st.alive && st.reported, Held: st.held, LastReport: st.lastReport,
 			Accepted: st.accepted, Refused: st.refused, LastRefusal: st.lastRefusal,
 		}
 		for svc := range st.services {

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"cmp"
 	"log"
 	"strings"
 	"time"
@@ -91,7 +92,7 @@ func (a *Actor) serfConfig(events chan<- serf.Event, bindIP, advIP string) *serf
 	ml.SecretKey = append([]byte(nil), a.set.key...)
 	ml.Logger = logger
 	ml.LogOutput = nil
-	t := a.opts.Timings
+	t := a.timings()
 	setDur(&ml.ProbeInterval, t.ProbeInterval)
 	setDur(&ml.ProbeTimeout, t.ProbeTimeout)
 	setDur(&ml.GossipInterval, t.GossipInterval)
@@ -115,6 +116,22 @@ func (a *Actor) serfConfig(events chan<- serf.Event, bindIP, advIP string) *serf
 	setDur(&c.LeavePropagateDelay, t.LeavePropagateDelay)
 	setDur(&c.ReconnectInterval, t.ReconnectInterval)
 	return c
+}
+
+// defaultReconnect replaces serf's 30s: a healed partition, or a peer
+// back from a crash, is rejoined within about this long, for one TCP dial
+// per interval while a member is failed.
+const defaultReconnect = 10 * time.Second
+
+// timings are the configured failure-detector timings, with the actor's
+// Options (tests) taking precedence field by field.
+func (a *Actor) timings() Timings {
+	t, c := a.opts.Timings, a.set.timing
+	t.ProbeInterval = cmp.Or(t.ProbeInterval, c.ProbeInterval.Duration)
+	t.ProbeTimeout = cmp.Or(t.ProbeTimeout, c.ProbeTimeout.Duration)
+	t.ReconnectInterval = cmp.Or(t.ReconnectInterval, c.ReconnectInterval.Duration, defaultReconnect)
+	t.SuspicionMult = cmp.Or(t.SuspicionMult, c.SuspicionMult)
+	return t
 }
 
 func setDur(dst *time.Duration, v time.Duration) {

@@ -40,6 +40,7 @@ type settings struct {
 	key      []byte
 	join     []string // overwatch: other overwatches; agent: overwatch_nodes
 	prefix   string   // "overwatch.gossip" or "agent.gossip", for messages
+	timing   config.GossipTiming
 }
 
 // equal reports whether two settings describe the same serf node.
@@ -55,7 +56,9 @@ func overwatchSettings(cfg *config.Config) (settings, error) {
 		return settings{}, errors.New("gossip: overwatch.gossip: not configured")
 	}
 	g := cfg.Overwatch.Gossip
-	return buildSettings(cfg, RoleOverwatch, "overwatch", cfg.Overwatch.Identity, g.BindAddress, g.AdvertiseAddress, g.Join)
+	s, err := buildSettings(cfg, RoleOverwatch, "overwatch", cfg.Overwatch.Identity, g.BindAddress, g.AdvertiseAddress, g.Join)
+	s.timing = g.Timing()
+	return s, err
 }
 
 func agentSettings(cfg *config.Config) (settings, error) {
@@ -64,6 +67,7 @@ func agentSettings(cfg *config.Config) (settings, error) {
 	}
 	g := cfg.Agent.Gossip
 	s, err := buildSettings(cfg, RoleAgent, "agent", cfg.Agent.Identity, g.BindAddress, g.AdvertiseAddress, g.OverwatchNodes)
+	s.timing = g.Timing()
 	if err == nil && len(s.join) == 0 {
 		err = errors.New("gossip: agent.gossip.overwatch_nodes: at least one overwatch address (host:port) is required")
 	}

@@ -28,6 +28,11 @@ type Status struct {
 	// Overwatch only: per agent, what it reported and what was refused.
 	Agents   []AgentStatus `json:"agents,omitempty"`
 	WarmedUp bool          `json:"warmed_up,omitempty"`
+	// Isolated: every other overwatch this node knows has failed, so it
+	// may be the one cut off; HeldAgents failed meanwhile and are kept,
+	// going stale, instead of withdrawn.
+	Isolated   bool `json:"isolated,omitempty"`
+	HeldAgents int  `json:"held_agents,omitempty"`
 }
 
 // MemberStatus is one serf member as this node sees it.
@@ -72,11 +77,14 @@ type AckStatus struct {
 
 // AgentStatus is what an overwatch knows of one agent.
 type AgentStatus struct {
-	Agent       string    `json:"agent"`
-	Region      string    `json:"region,omitempty"`
-	Addr        string    `json:"addr,omitempty"`
-	Alive       bool      `json:"alive"`
-	Registered  bool      `json:"registered"` // alive with an accepted report
+	Agent      string `json:"agent"`
+	Region     string `json:"region,omitempty"`
+	Addr       string `json:"addr,omitempty"`
+	Alive      bool   `json:"alive"`
+	Registered bool   `json:"registered"` // alive with an accepted report
+	// Held: serf has it failed, but no other overwatch could confirm it;
+	// its backends are kept and go stale.
+	Held        bool      `json:"held,omitempty"`
 	LastReport  time.Time `json:"last_report,omitzero"`
 	Accepted    uint64    `json:"accepted"`
 	Refused     uint64    `json:"refused"`

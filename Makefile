@@ -42,6 +42,11 @@ tools:
 		apt-get install -y -qq $(DNSSEC_TOOLS) >/dev/null 2>&1 || \
 		{ apt-get update -qq && apt-get install -y -qq $(DNSSEC_TOOLS); }; \
 	}
+	@{ command -v ip || test -x /usr/sbin/ip || test -x /sbin/ip; } >/dev/null 2>&1 || { \
+		echo 'installing iproute2 (the gossip partition test builds network namespaces)'; \
+		apt-get install -y -qq iproute2 >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq iproute2; }; \
+	}
 
 test: tools
 	$(GO) vet ./...

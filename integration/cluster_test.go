@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -99,6 +100,7 @@ type owSpec struct {
 	stale  string
 	remove string // stale.remove_after; default 60s
 	extra  string // appended verbatim: [[hooks]] tables
+	timing string // lines for [overwatch.gossip] (probe_interval, ...)
 }
 
 // body is the configuration after configText's header. Validation (the
@@ -129,14 +131,14 @@ region = "test"
 bind_address = %q
 encryption_key = %q
 join = %s
-
+%s
 [overwatch.validation]
 enabled = false
 
 [overwatch.stale]
 threshold = %q
 remove_after = %q
-`, s.name, tomlTokens(s.tokens), s.bind, s.key, tomlStrings(s.join), s.stale, s.remove) + domain("web.gslb.test") + s.extra
+`, s.name, tomlTokens(s.tokens), s.bind, s.key, tomlStrings(s.join), s.timing, s.stale, s.remove) + domain("web.gslb.test") + s.extra
 }
 
 // gossipAddr is the address the process's serf bound, from its "serf
@@ -174,6 +176,8 @@ type agentSpec struct {
 	tokens      map[string]string // [agent.service_tokens]; default web = webToken
 	backends    []agentBackend
 	extra       string // appended verbatim
+	bind        string // gossip bind_address; default 127.0.0.1:0
+	timing      string // lines for [agent.gossip] (probe_interval, ...)
 }
 
 // agentBackend is one [[agent.backends]] entry: service, served by target
@@ -251,13 +255,14 @@ region = %q
 [agent.service_tokens]
 %s
 [agent.gossip]
-bind_address = "127.0.0.1:0"
+bind_address = %q
 encryption_key = %q
 overwatch_nodes = %s
+%s
 
 [agent.heartbeat]
 interval = "1s"
-`, dir, api, metrics, s.name, s.region, tomlTokens(s.tokens), s.key, tomlStrings(s.overwatches))
+`, dir, api, metrics, s.name, s.region, tomlTokens(s.tokens), cmp.Or(s.bind, "127.0.0.1:0"), s.key, tomlStrings(s.overwatches), s.timing)
 	for _, be := range s.backends {
 		host, port, err := net.SplitHostPort(be.target.addr)
 		if err != nil {

@@ -215,6 +215,9 @@ type process struct {
 	dir     string // data_dir and the configuration file live here
 	cfgPath string
 	stderr  *syncBuffer
+	// wrap runs the binary through another command (`ip netns exec NS`)
+	// that execs it in place, so signals still reach it.
+	wrap []string
 
 	cmd     *exec.Cmd
 	cancel  context.CancelFunc
@@ -293,7 +296,8 @@ func (p *process) launch() {
 	p.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	p.cmd = exec.CommandContext(ctx, binaryPath, p.role, "--config", p.cfgPath)
+	args := append(slices.Clone(p.wrap), binaryPath, p.role, "--config", p.cfgPath)
+	p.cmd = exec.CommandContext(ctx, args[0], args[1:]...)
 	p.cmd.Stdout = p.stderr
 	p.cmd.Stderr = p.stderr
 	p.cmd.WaitDelay = 5 * time.Second

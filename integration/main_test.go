@@ -19,7 +19,16 @@ import (
 // TestMain into a temporary directory.
 var binaryPath string
 
+// prebuiltBinaryEnv names a binary already built by the parent of a test
+// process re-run inside a network namespace (netns_test.go).
+const prebuiltBinaryEnv = "OPENGSLB_TEST_BINARY"
+
 func TestMain(m *testing.M) {
+	if bin := os.Getenv(prebuiltBinaryEnv); bin != "" {
+		binaryPath = bin
+		goleak.VerifyTestMain(m)
+		return
+	}
 	dir, err := os.MkdirTemp("", "opengslb-integration-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration: temp dir:", err)

@@ -41,6 +41,10 @@ type OverwatchSources struct {
 	// Agents returns the agents this overwatch knows as a JSON-encodable
 	// list; nil when gossip is off.
 	Agents func() any
+	// Gossip returns this node's view of the gossip cluster for
+	// /api/v1/status (whether it is cut off from every other overwatch);
+	// nil when gossip is off.
+	Gossip func() any
 	DNSSEC bool // overwatch.dnssec.enabled
 	// Signer serves GET /api/v1/dnssec/keys, KeySync the status block and
 	// the token peers present, Sync POST /api/v1/dnssec/sync; unset when

@@ -81,6 +81,7 @@ type statusJSON struct {
 	Backends         countsJSON `json:"backends"`
 	Agents           int        `json:"agents"`
 	Overrides        int        `json:"overrides"`
+	Gossip           any        `json:"gossip,omitempty"`
 }
 
 type countsJSON struct {
@@ -129,6 +130,9 @@ func (a *OverwatchActor) status(w http.ResponseWriter, _ *http.Request) {
 		st.Overrides = len(appliedOverrides(snap))
 	}
 	st.Agents = a.agentCount()
+	if a.src.Gossip != nil {
+		st.Gossip = a.src.Gossip()
+	}
 	writeJSON(w, http.StatusOK, st)
 }
 

@@ -330,8 +330,7 @@ type run struct {
 	peers        int // alive peers: overwatches other than this node
 
 	// isolated: every other overwatch this node knows has failed.
-	isolated       bool
-	reachableSince time.Time // when the last isolation ended
+	isolated bool
 
 	services map[string]*serviceState // agent
 	agents   map[string]*agentState   // overwatch

@@ -33,6 +33,7 @@ type agentState struct {
 	// overwatches; held: it was not corroborated, the reports age instead.
 	corroborating bool
 	held          bool
+	reachableAt   time.Time // held: when a peer first answered again
 }
 
 func (r *run) agent(name string) *agentState {
@@ -176,7 +177,7 @@ func (r *run) agentMember(t serf.EventType, m serf.Member) {
 			return
 		}
 		st.alive, st.left, st.since = true, false, now
-		st.corroborating, st.held = false, false
+		st.corroborating, st.held, st.reachableAt = false, false, time.Time{}
 		if err := r.toZone(messages.AgentAlive{Agent: m.Name, Region: st.region, At: now}); err != nil {
 			log.Error().Err(err).Msg("agent alive: not sent to zone")
 		}
@@ -241,7 +242,7 @@ func (r *run) staleCheck() {
 	r.reconcileMembers()
 	r.updateIsolation()
 	now := r.a.opts.Now()
-	r.releaseHeld(now)
+	r.recheckHeld()
 	threshold := staleThreshold(r.a.cfg)
 	for name, st := range r.agents {
 		if !st.alive {

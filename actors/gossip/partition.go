@@ -6,8 +6,6 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/hashicorp/serf/serf"
-
-	"github.com/opengslb/opengslb/messages"
 )
 
 // An overwatch cut off from gossip sees every other member fail at once:
@@ -18,9 +16,10 @@ import (
 // overwatch is alive (it would have refuted a false suspicion of the
 // agent, serf probing indirectly through it), or when this node never knew
 // another overwatch (a single-overwatch deployment has nobody to ask).
-// While isolated, a failed agent's reports are held: they go stale per
-// stale.threshold and are withdrawn past stale.remove_after, as for a
-// silent agent.
+// A failure that was not corroborated is held: the agent's reports go
+// stale per stale.threshold and are withdrawn past stale.remove_after, as
+// for a silent agent, unless another overwatch answers again and serf
+// still has the agent failed stale.threshold later.
 
 var gossipIsolated = metrics.GetOrCreateGauge(`opengslb_gossip_isolated`, nil)
 
@@ -54,7 +53,6 @@ func (r *run) updateIsolation() {
 		return
 	}
 	r.isolated, r.dirty = isolated, true
-	now := r.a.opts.Now()
 	if isolated {
 		gossipIsolated.Set(1)
 		r.a.log.Warn().Int("overwatches_failed", failed).
@@ -62,7 +60,6 @@ func (r *run) updateIsolation() {
 		return
 	}
 	gossipIsolated.Set(0)
-	r.reachableSince = now
 	r.a.log.Info().Int("overwatches_alive", alive).Msg("another overwatch is reachable again: agent failures are believed again")
 }
 
@@ -75,34 +72,25 @@ func (r *run) holdFailure(st *agentState, v failureVerdict) {
 		Msg("agent unreachable, but so is every other overwatch: its backends are kept and go stale rather than withdrawn")
 }
 
-// releaseHeld withdraws the agents whose failure was held once another
-// overwatch has been reachable for stale.threshold and serf still has them
-// failed: by then a live agent would have refuted the suspicion and
-// reported again.
-func (r *run) releaseHeld(now time.Time) {
-	if r.isolated || now.Sub(r.reachableSince) < staleThreshold(r.a.cfg) {
-		return
-	}
-	status := make(map[string]serf.MemberStatus)
-	for _, m := range r.serf.Members() {
-		status[m.Name] = m.Status
-	}
+// recheckHeld pings the other overwatches again for every held agent, so
+// a failure that was not believed is once another overwatch answers.
+func (r *run) recheckHeld() {
 	for name, st := range r.agents {
-		if !st.held || st.alive {
-			continue
+		if st.held && !st.alive && !st.corroborating {
+			if m, ok := r.member(name); ok && m.Status != serf.StatusAlive {
+				r.corroborate(st, m)
+			}
 		}
-		if status[name] == serf.StatusAlive {
-			continue // its join event is on its way
-		}
-		st.held = false
-		r.dirty = true
-		if err := r.toZone(messages.AgentGone{Agent: name, Reason: "failed", At: now}); err != nil {
-			st.goneUnsent = "failed"
-			r.a.log.Error().Err(err).Str("agent", name).Msg("agent gone: not yet handed to the zone; retried on the next stale check")
-			continue
-		}
-		r.a.log.Warn().Str("agent", name).Msg("agent still failed now that other overwatches are reachable: its backends are withdrawn")
 	}
+}
+
+func (r *run) member(name string) (serf.Member, bool) {
+	for _, m := range r.serf.Members() {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return serf.Member{}, false
 }
 
 // heldAgents counts the agents whose failure is held.
@@ -142,7 +130,7 @@ func (r *run) corroborate(st *agentState, failedAgent serf.Member) {
 			failed++
 		}
 	}
-	if len(targets) == 0 && failed == 0 {
+	if len(targets) == 0 && failed == 0 && !st.held {
 		// No other overwatch, ever: nobody could corroborate, and a
 		// single overwatch must still drop a dead agent at once.
 		r.withdraw(st, "failed")
@@ -172,11 +160,25 @@ func (r *run) handleVerdict(v failureVerdict) {
 	}
 	st.corroborating = false
 	r.dirty = true
-	if v.reachable != "" {
+	now := r.a.opts.Now()
+	switch {
+	case v.reachable == "":
+		st.reachableAt = time.Time{}
+		if !st.held {
+			r.holdFailure(st, v)
+		}
+	case !st.held:
 		r.a.log.Debug().Str("agent", v.agent).Str("overwatch", v.reachable).Msg("agent failure corroborated: another overwatch answers")
 		r.withdraw(st, "failed")
-		return
+	case st.reachableAt.IsZero():
+		// Peers answer again, but serf may not yet have heard the agent
+		// refute its failure: give it stale.threshold to do so.
+		st.reachableAt = now
+	case now.Sub(st.reachableAt) >= staleThreshold(r.a.cfg):
+		st.held, st.reachableAt = false, time.Time{}
+		r.a.log.Warn().Str("agent", v.agent).Str("overwatch", v.reachable).
+			Msg("agent still failed while another overwatch answers: its backends are withdrawn")
+		r.withdraw(st, "failed")
 	}
-	r.holdFailure(st, v)
 	r.updateIsolation()
 }

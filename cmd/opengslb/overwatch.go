@@ -132,6 +132,7 @@ func runOverwatch(cfg *config.Config, path string) error {
 		Reload:  reloadBox.Address(),
 		Ready:   overwatchReadiness(store, dns, g),
 		Agents:  agentsOf(g),
+		Gossip:  gossipOf(g),
 		Node:    cfg.NodeID(),
 		Region:  cfg.Region(),
 		Version: versionString(),
@@ -184,6 +185,33 @@ func overwatchReadiness(store *zone.Store, dns *responder.Actor, g *gossip.Actor
 			return "gossip warm-up: not every agent has reported yet"
 		}
 		return ""
+	}
+}
+
+// gossipOf summarises this overwatch's view of the cluster, for
+// /api/v1/status: isolated says every other overwatch it knows has
+// failed, so it may be the one cut off and holds agents' backends
+// (going stale) rather than withdrawing them.
+func gossipOf(g *gossip.Actor) func() any {
+	if g == nil {
+		return nil
+	}
+	return func() any {
+		st := g.Status()
+		type view struct {
+			Isolated    bool           `json:"isolated"`
+			HeldAgents  int            `json:"held_agents"`
+			Members     map[string]int `json:"members"`
+			Overwatches map[string]int `json:"overwatches"`
+		}
+		v := view{Isolated: st.Isolated, HeldAgents: st.HeldAgents, Members: map[string]int{}, Overwatches: map[string]int{}}
+		for _, m := range st.Members {
+			v.Members[m.Status]++
+			if m.Role == gossip.RoleOverwatch && m.Name != st.Node {
+				v.Overwatches[m.Status]++
+			}
+		}
+		return v
 	}
 }
 

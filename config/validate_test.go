@@ -199,6 +199,10 @@ func TestValidationErrors(t *testing.T) {
 		{"remove_after below default threshold", zoneOK + "[overwatch.stale]\nremove_after = \"10s\" #!\n", "overwatch.stale.remove_after", "10s must be longer than threshold (30s)", ""},
 		{"stale threshold zero", zoneOK + "[overwatch.stale]\nthreshold = \"0s\" #!\n", "overwatch.stale.threshold", "must be greater than 0", ""},
 		{"stale unknown key", zoneOK + "[overwatch.stale]\nthreshhold = \"1m\" #!\n", "overwatch.stale.threshhold", "unknown key", ""},
+		{"probe timeout over interval", zoneOK + gossipOK + "probe_interval = \"200ms\"\nprobe_timeout = \"300ms\" #!\n", "overwatch.gossip.probe_timeout", "probe_timeout (300ms) must be shorter than probe_interval (200ms)", testKey32},
+		{"probe interval under default timeout", zoneOK + gossipOK + "probe_interval = \"400ms\" #!\n", "overwatch.gossip.probe_interval", "probe_timeout (500ms) must be shorter than probe_interval (400ms)", testKey32},
+		{"reconnect interval zero", zoneOK + gossipOK + "reconnect_interval = \"0s\" #!\n", "overwatch.gossip.reconnect_interval", "must be greater than 0", testKey32},
+		{"agent suspicion mult zero", agentOK + "suspicion_mult = 0 #!\n", "agent.gossip.suspicion_mult", "0 is out of range: 1 to 20", testKey16},
 
 		// The agent.
 		{"agent node_id control character", agentOK + "[agent.identity]\nnode_id = \"web\\u00011\" #!\n", "agent.identity.node_id", "a node name must not contain spaces or control characters", ""},

@@ -66,6 +66,7 @@ func Build(in Input, serial uint32, generation uint64, now time.Time) (*Snapshot
 		Serial:     serial,
 		Generation: generation,
 		Built:      now,
+		Warm:       !in.Cold,
 		names:      make(map[string]*Node),
 		overrides:  in.Overrides,
 	}

@@ -19,6 +19,10 @@ type Snapshot struct {
 	Serial     uint32
 	Generation uint64
 	Built      time.Time
+	// Warm is true once the snapshot was built from what the cluster's
+	// agents reported (warm-up over): readiness waits for it, not for the
+	// gossip actor's word, which reaches DNS only once this is published.
+	Warm bool
 
 	// zones is ordered by label count, longest first, so the first suffix
 	// match is the most specific zone.

@@ -178,10 +178,11 @@ func overwatchReadiness(store *zone.Store, dns *responder.Actor, g *gossip.Actor
 		default:
 			return "DNS is not serving yet"
 		}
-		if store.Load() == nil {
+		snap := store.Load()
+		if snap == nil {
 			return "no zone snapshot yet"
 		}
-		if g != nil && !g.Status().WarmedUp {
+		if g != nil && !snap.Warm {
 			return "gossip warm-up: not every agent has reported yet"
 		}
 		return ""

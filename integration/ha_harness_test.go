@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -194,36 +193,18 @@ func (h *haCluster) restart(i int) *apiNode {
 	h.nodes[i] = n
 	h.t.Cleanup(h.stopAll)
 	checkFor(h.t, haRejoinTimeout, n.expectReady)
-	h.readyGap(n)
+	h.servesOnceReady(n)
 	return n
 }
 
-// readyGap waits (briefly) until n, which says it is ready, answers the
-// agent's name with its backend, and reports any SERVFAIL seen first.
-//
-// Readiness follows the gossip actor's warm-up flag, which is set when it
-// sends WarmupDone to the zone; the zone serves warm answers only once it
-// has coalesced that (20ms), rebuilt and signed the snapshot. So for a
-// moment after /api/v1/ready first answers 200 the agent-backed name may
-// still answer SERVFAIL (a product issue, reported; a stub resolver just
-// asks the next nameserver). The wait is bounded and the gap logged, so
-// the tests stay about what clients see.
-func (h *haCluster) readyGap(n *apiNode) {
+// servesOnceReady checks the promise a rolling restart relies on: once
+// /api/v1/ready says 200, the node already answers the agent's name with
+// its backend (ready waits for the warm snapshot to be published, not
+// for the gossip actor's word that warm-up ended).
+func (h *haCluster) servesOnceReady(n *apiNode) {
 	h.t.Helper()
-	start := time.Now()
-	var misses int
-	var first error
-	checkFor(h.t, 2*time.Second, func() error {
-		err := n.expectAddresses(webName, dns.TypeA, h.target.ip)()
-		if err != nil {
-			misses++
-			first = cmp.Or(first, err)
-		}
-		return err
-	})
-	if misses > 0 {
-		h.t.Logf("%s said ready, yet answered %d queries without the backend in the %s after (first: %v)",
-			n.name, misses, time.Since(start).Round(time.Millisecond), first)
+	if err := n.expectAddresses(webName, dns.TypeA, h.target.ip)(); err != nil {
+		h.t.Fatalf("%s says ready but does not serve the agent's backend yet: %v", n.name, err)
 	}
 }
 

@@ -5,7 +5,7 @@ BIN         ?= bin/opengslb
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZ_PKG    ?= ./actors/responder/
 FUZZ_TIME   ?= 30s
-TEST_FLAGS  ?= -race -count=1 -timeout 240s
+TEST_FLAGS  ?= -race -count=1 -timeout 280s
 
 .PHONY: build help run test tools lint bench bench-dns fuzz clean
 

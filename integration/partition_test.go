@@ -73,7 +73,7 @@ func TestGossipPartitionOneOverwatch(t *testing.T) {
 	// It then finds every member failed, and still does not withdraw.
 	checkFor(t, 30*time.Second, func() error {
 		for series, want := range map[string]float64{
-			`opengslb_gossip_isolated`:                1,
+			`opengslb_gossip_isolated`:                 1,
 			`opengslb_gossip_members{status="failed"}`: 3,
 		} {
 			if err := cut.expectMetric(series, want)(); err != nil {

@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -95,22 +94,13 @@ type apiNode struct {
 // with SIGTERM when the test ends and must exit 0.
 func startAPINode(t testing.TB, s apiSettings, body string) *apiNode {
 	t.Helper()
-	var err error
-	for range 3 {
+	return retryPorts(t, func() (*apiNode, error) {
 		n := &apiNode{overwatch: &overwatch{process: newProcess(t, "overwatch"), ports: freePorts(t)}, settings: s}
 		n.setClient()
 		n.writeBody(body)
 		n.launch()
-		if err = n.awaitStart(n.ready); err == nil {
-			return n
-		}
-		if !errors.Is(err, errBindConflict) {
-			t.Fatal(err)
-		}
-		t.Logf("retrying with other ports: %v", err)
-	}
-	t.Fatal(err)
-	return nil
+		return n, n.awaitStart(n.ready)
+	})
 }
 
 func (n *apiNode) setClient() {

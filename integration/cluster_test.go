@@ -310,26 +310,16 @@ func startAgentUnjoined(t testing.TB, spec agentSpec) *agent {
 
 func launchAgent(t testing.TB, spec agentSpec, ready func(*agent) error) *agent {
 	t.Helper()
-	var err error
-	for range 3 {
+	return retryPorts(t, func() (*agent, error) {
 		a := &agent{process: newProcess(t, "agent"), api: freeAddr(t, false), metrics: freeAddr(t, false)}
 		if a.api == a.metrics {
-			continue
+			return nil, fmt.Errorf("%w: the kernel handed %s out twice", errBindConflict, a.api)
 		}
 		a.name, a.spec = spec.name, spec
 		a.writeRaw(spec.config(a.dir, a.api, a.metrics))
 		a.launch()
-		err = a.awaitStart(func() error { return ready(a) })
-		if err == nil {
-			return a
-		}
-		if !errors.Is(err, errBindConflict) {
-			t.Fatal(err)
-		}
-		t.Logf("retrying with other ports: %v", err)
-	}
-	t.Fatal(err)
-	return nil
+		return a, a.awaitStart(func() error { return ready(a) })
+	})
 }
 
 func (a *agent) metricsText() (string, error) { return scrapeMetrics(a.metrics) }

@@ -67,19 +67,7 @@ type haCluster struct {
 func startHA(t *testing.T, targetIP string) *haCluster {
 	t.Helper()
 	target := startTarget(t, targetIP)
-	var err error
-	for range 3 {
-		var h *haCluster
-		if h, err = tryStartHA(t, target); err == nil {
-			return h
-		}
-		if !errors.Is(err, errBindConflict) {
-			t.Fatal(err)
-		}
-		t.Logf("retrying with other ports: %v", err)
-	}
-	t.Fatal(err)
-	return nil
+	return retryPorts(t, func() (*haCluster, error) { return tryStartHA(t, target) })
 }
 
 func tryStartHA(t *testing.T, target *httpTarget) (*haCluster, error) {

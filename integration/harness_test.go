@@ -241,12 +241,18 @@ var errBindConflict = errors.New("a listen address was taken between choosing an
 // when the test ends, and must exit 0.
 func startOverwatch(t testing.TB, body string) *overwatch {
 	t.Helper()
+	return retryPorts(t, func() (*overwatch, error) { return tryStart(t, body) })
+}
+
+// retryPorts runs start, which picks free ports and starts on them, up to
+// three times while another process takes a port first.
+func retryPorts[T any](t testing.TB, start func() (T, error)) T {
+	t.Helper()
 	var err error
 	for range 3 {
-		var o *overwatch
-		o, err = tryStart(t, body)
-		if err == nil {
-			return o
+		var v T
+		if v, err = start(); err == nil {
+			return v
 		}
 		if !errors.Is(err, errBindConflict) {
 			t.Fatal(err)
@@ -254,7 +260,8 @@ func startOverwatch(t testing.TB, body string) *overwatch {
 		t.Logf("retrying with other ports: %v", err)
 	}
 	t.Fatal(err)
-	return nil
+	var zero T
+	return zero
 }
 
 func tryStart(t testing.TB, body string) (*overwatch, error) {

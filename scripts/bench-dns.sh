@@ -35,8 +35,7 @@
 #   BENCH_DNSSEC=1     instead of the baseline server, compare the overwatch
 #                      answering with the DO bit (dnsperf -D: signed answers,
 #                      RRSIGs and NSEC3 proofs) against the same without it
-#                      (the goal: DO at >= 90% of the unsigned rate)
-#   BENCH_DNSSEC=1     overwatch only, plain vs. DO-bit queries (see above);
+#                      (the goal: DO at >= 90% of the unsigned rate);
 #                      BENCH_ROUNDS is then the number of plain+DO pairs
 #   BENCH_KEEP=1       keep the temporary directory with logs and binaries
 #   OPENGSLB_BIN       run this opengslb binary instead of building ./cmd/opengslb
@@ -51,7 +50,6 @@ CLIENTS="${BENCH_CLIENTS:-4}"
 THREADS="${BENCH_THREADS:-1}"
 OUTSTANDING="${BENCH_OUTSTANDING:-100}"
 BASELINE_ONLY="${BENCH_BASELINE_ONLY:-0}"
-DNSSEC="${BENCH_DNSSEC:-0}"
 DNSSEC="${BENCH_DNSSEC:-0}"
 
 BASELINE_ADDR=127.0.0.1:15400

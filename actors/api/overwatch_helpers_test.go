@@ -179,6 +179,7 @@ type harnessOptions struct {
 	store   *zone.Store
 	ready   func() string
 	agents  func() any
+	gossip  func() any
 	noStore bool
 	// prepare runs on the actor before it starts, to shorten timeouts.
 	prepare func(*OverwatchActor)
@@ -202,7 +203,7 @@ func startOverwatchAPI(t *testing.T, opts harnessOptions) *apiHarness {
 	}
 	h.actor = NewOverwatch(zerolog.Nop(), opts.api, OverwatchSources{
 		Store: opts.store, Zone: zoneBox.Address(), Reload: reloadBox.Address(),
-		Ready: opts.ready, Agents: opts.agents,
+		Ready: opts.ready, Agents: opts.agents, Gossip: opts.gossip,
 		Node: "overwatch-us-east-1", Region: "us-east", Version: "v1.2.3-test",
 	})
 	h.actor.now = func() time.Time { return fixedNow }

@@ -71,6 +71,19 @@ func TestOverwatchStatus(t *testing.T) {
 	}
 }
 
+// With gossip on, the status says whether this node is cut off from every
+// other overwatch, as the gossip source describes it.
+func TestOverwatchStatusGossip(t *testing.T) {
+	h := startOverwatchAPI(t, harnessOptions{gossip: func() any {
+		return map[string]any{"isolated": true, "held_agents": 2}
+	}})
+	r := h.do(t, "GET", "/api/v1/status", nil)
+	want := map[string]any{"isolated": true, "held_agents": float64(2)}
+	if r.code != 200 || !reflect.DeepEqual(r.body["gossip"], want) {
+		t.Errorf("status gossip block: got %v, want %v", r.body["gossip"], want)
+	}
+}
+
 func TestOverwatchBackends(t *testing.T) {
 	h := startOverwatchAPI(t, harnessOptions{})
 	r := h.do(t, "GET", "/api/v1/overwatch/backends", nil)

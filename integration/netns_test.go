@@ -103,9 +103,13 @@ func runInNetns(t *testing.T) (netns, bool) {
 		{"-n", ns.b, "link", "set", "og1", "up"},
 	}
 	t.Cleanup(func() { _ = ipRun("netns", "del", ns.b) })
+	// The machine decides what a root process may do with namespaces (a
+	// container may refuse veth pairs or the mounts `ip netns exec`
+	// makes): a refusal skips, saying which step, rather than fails.
+	setup = append(setup, []string{"netns", "exec", ns.a, "true"})
 	for _, args := range setup {
 		if err := ipRun(args...); err != nil {
-			t.Fatalf("setting up the namespaces: %v", err)
+			t.Skipf("cannot build the test's network namespaces here: %v", err)
 		}
 	}
 

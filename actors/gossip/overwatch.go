@@ -189,7 +189,7 @@ func (r *run) agentMember(t serf.EventType, m serf.Member) {
 			return
 		}
 		st.alive, st.reported = false, false
-		r.corroborate(st, m)
+		r.corroborate(st)
 	case serf.EventMemberLeave:
 		st.left, st.corroborating, st.held = true, false, false
 		r.withdraw(st, "left")

@@ -12,9 +12,9 @@ import (
 // agents and overwatches alike. Withdrawing the agents' backends then
 // would empty its answers although nothing is wrong with them; the other
 // overwatches, which still hear the agents, know better. So a failure is
-// believed only when it is corroborated: while at least one other
-// overwatch is alive (it would have refuted a false suspicion of the
-// agent, serf probing indirectly through it), or when this node never knew
+// believed only when it is corroborated: when another overwatch answers a
+// ping now (so this node is not the one cut off, and serf's indirect
+// probes through that overwatch failed too), or when this node never knew
 // another overwatch (a single-overwatch deployment has nobody to ask).
 // A failure that was not corroborated is held: the agent's reports go
 // stale per stale.threshold and are withdrawn past stale.remove_after, as
@@ -67,20 +67,25 @@ func (r *run) updateIsolation() {
 // backends stay in the zone and age there.
 func (r *run) holdFailure(st *agentState, v failureVerdict) {
 	st.held = true
-	r.a.log.Warn().Str("agent", st.name).Str("addr", st.addr).Int("overwatches_pinged", v.known).Int("overwatches_failed", v.failed).
+	r.a.log.Warn().Str("agent", st.name).Str("addr", st.addr).Int("overwatches_pinged", v.pinged).Int("overwatches_failed", v.failed).
 		Dur("stale_threshold", staleThreshold(r.a.cfg)).
 		Msg("agent unreachable, but so is every other overwatch: its backends are kept and go stale rather than withdrawn")
 }
 
-// recheckHeld pings the other overwatches again for every held agent, so
-// a failure that was not believed is once another overwatch answers.
+// recheckHeld pings the other overwatches again, once for all held
+// agents, so a failure that was not believed is once another overwatch
+// answers.
 func (r *run) recheckHeld() {
+	var held []*agentState
 	for name, st := range r.agents {
 		if st.held && !st.alive && !st.corroborating {
-			if m, ok := r.member(name); ok && m.Status != serf.StatusAlive {
-				r.corroborate(st, m)
+			if m, ok := r.member(name); !ok || m.Status != serf.StatusAlive {
+				held = append(held, st)
 			}
 		}
+	}
+	if len(held) > 0 {
+		r.corroborate(held...)
 	}
 }
 
@@ -104,19 +109,19 @@ func (r *run) heldAgents() int {
 	return n
 }
 
-// failureVerdict is the outcome of pinging the other overwatches about one
-// agent's failure: reachable names the overwatch that answered.
+// failureVerdict is the outcome of pinging the other overwatches about
+// agents' failures: reachable names the overwatch that answered.
 type failureVerdict struct {
-	agent     string
+	agents    []string
 	reachable string
-	known     int // other overwatches not known to have failed or left
+	pinged    int // other overwatches serf counts alive
 	failed    int // other overwatches serf has failed
 }
 
-// corroborate decides an agent's failure off the loop: it pings the other
-// overwatches serf still counts alive (or suspects), each bounded by the
-// probe timeout, and hands the verdict back to the loop.
-func (r *run) corroborate(st *agentState, failedAgent serf.Member) {
+// corroborate decides agents' failures off the loop: it pings the other
+// overwatches serf still counts alive, each bounded by the probe timeout,
+// until one answers, and hands the verdict back to the loop.
+func (r *run) corroborate(agents ...*agentState) {
 	var targets []serf.Member
 	failed := 0
 	for _, m := range r.serf.Members() {
@@ -130,16 +135,22 @@ func (r *run) corroborate(st *agentState, failedAgent serf.Member) {
 			failed++
 		}
 	}
-	if len(targets) == 0 && failed == 0 && !st.held {
-		// No other overwatch, ever: nobody could corroborate, and a
-		// single overwatch must still drop a dead agent at once.
-		r.withdraw(st, "failed")
+	v := failureVerdict{pinged: len(targets), failed: failed}
+	for _, st := range agents {
+		if len(targets) == 0 && failed == 0 && !st.held {
+			// No other overwatch, ever: nobody could corroborate, and a
+			// single overwatch must still drop a dead agent at once.
+			r.withdraw(st, "failed")
+			continue
+		}
+		st.corroborating = true
+		v.agents = append(v.agents, st.name)
+	}
+	if len(v.agents) == 0 {
 		return
 	}
-	st.corroborating = true
 	ml, ctx, verdicts := r.serf.Memberlist(), r.ctx, r.verdicts
 	r.spawn("corroborate", func() {
-		v := failureVerdict{agent: failedAgent.Name, known: len(targets), failed: failed}
 		for _, m := range targets {
 			if _, err := ml.Ping(m.Name, &net.UDPAddr{IP: m.Addr, Port: int(m.Port)}); err == nil {
 				v.reachable = m.Name
@@ -154,12 +165,19 @@ func (r *run) corroborate(st *agentState, failedAgent serf.Member) {
 }
 
 func (r *run) handleVerdict(v failureVerdict) {
-	st := r.agents[v.agent]
-	if st == nil || !st.corroborating {
-		return // it came back, left or was reaped meanwhile
+	for _, name := range v.agents {
+		if st := r.agents[name]; st != nil && st.corroborating {
+			st.corroborating = false
+			r.judge(st, v)
+		}
+		// Otherwise it came back, left or was reaped meanwhile.
 	}
-	st.corroborating = false
 	r.dirty = true
+	r.updateIsolation()
+}
+
+// judge applies one verdict to one agent.
+func (r *run) judge(st *agentState, v failureVerdict) {
 	now := r.a.opts.Now()
 	switch {
 	case v.reachable == "":
@@ -168,7 +186,7 @@ func (r *run) handleVerdict(v failureVerdict) {
 			r.holdFailure(st, v)
 		}
 	case !st.held:
-		r.a.log.Debug().Str("agent", v.agent).Str("overwatch", v.reachable).Msg("agent failure corroborated: another overwatch answers")
+		r.a.log.Debug().Str("agent", st.name).Str("overwatch", v.reachable).Msg("agent failure corroborated: another overwatch answers")
 		r.withdraw(st, "failed")
 	case st.reachableAt.IsZero():
 		// Peers answer again, but serf may not yet have heard the agent
@@ -176,9 +194,8 @@ func (r *run) handleVerdict(v failureVerdict) {
 		st.reachableAt = now
 	case now.Sub(st.reachableAt) >= staleThreshold(r.a.cfg):
 		st.held, st.reachableAt = false, time.Time{}
-		r.a.log.Warn().Str("agent", v.agent).Str("overwatch", v.reachable).
+		r.a.log.Warn().Str("agent", st.name).Str("overwatch", v.reachable).
 			Msg("agent still failed while another overwatch answers: its backends are withdrawn")
 		r.withdraw(st, "failed")
 	}
-	r.updateIsolation()
 }

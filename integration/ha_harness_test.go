@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -294,8 +295,9 @@ func (r stubResolver) lookup(name string, qtype uint16) (*dns.Msg, error) {
 // over and over, paced, from its own goroutine, until stopped or max
 // lookups are done.
 type backgroundLookups struct {
-	stopCh chan struct{}
-	done   chan struct{}
+	stopOnce sync.Once
+	stopCh   chan struct{}
+	done     chan struct{}
 	// written by the goroutine; read after done is closed
 	count  int
 	failed []string
@@ -303,6 +305,9 @@ type backgroundLookups struct {
 
 func (h *haCluster) startLookups(max int) *backgroundLookups {
 	b := &backgroundLookups{stopCh: make(chan struct{}), done: make(chan struct{})}
+	// A test that fails before it calls stop must not leave the client
+	// running against the processes its cleanups stop.
+	h.t.Cleanup(func() { b.stop() })
 	go func() {
 		defer close(b.done)
 		tick := time.NewTicker(pollInterval)
@@ -326,7 +331,7 @@ func (h *haCluster) startLookups(max int) *backgroundLookups {
 // stop ends the lookups (the one in flight finishes: at most 6s) and
 // returns how many were made and the failures.
 func (b *backgroundLookups) stop() (int, []string) {
-	close(b.stopCh)
+	b.stopOnce.Do(func() { close(b.stopCh) })
 	<-b.done
 	return b.count, b.failed
 }

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"syscall"
@@ -121,11 +123,11 @@ func TestHAFullStopThenOneAlone(t *testing.T) {
 		switch {
 		case r.Rcode == dns.RcodeServerFailure:
 			servfails++
-			return errString("still SERVFAIL: the agent has not reported yet")
+			return errors.New("still SERVFAIL: the agent has not reported yet")
 		case r.Rcode == dns.RcodeSuccess && slices.Equal(addresses(r), []string{h.target.ip}):
 			return nil
 		default:
-			return permanent{errString("before the agent reported: rcode " + dns.RcodeToString[r.Rcode] + ", answer " + strings.Join(addresses(r), " ") + "; want SERVFAIL, then " + h.target.ip)}
+			return permanent{fmt.Errorf("before the agent reported: rcode %s, answer %v; want SERVFAIL, then %s", dns.RcodeToString[r.Rcode], addresses(r), h.target.ip)}
 		}
 	})
 	t.Logf("ow1 alone served the agent's backend %s after the last overwatch stopped (%d SERVFAIL answers before)",
@@ -153,8 +155,3 @@ func TestHAFullStopThenOneAlone(t *testing.T) {
 		t.Errorf("ow1 alone signs with %v after sync rounds against dead peers, the three shared %v", tags, h.tags)
 	}
 }
-
-// errString is an error with a fixed message.
-type errString string
-
-func (e errString) Error() string { return string(e) }

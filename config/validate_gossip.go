@@ -94,8 +94,6 @@ func (v *validator) agent(a *Agent) {
 	})
 }
 
-// positive reports a duration that is not greater than 0; it returns
-// whether d is valid.
 // Memberlist's LAN defaults, which a zero GossipTiming field keeps; and a
 // bound that keeps a typo from making failure detection take hours.
 const (
@@ -126,6 +124,8 @@ func (v *validator) gossipTiming(table string, t GossipTiming) {
 	}
 }
 
+// positive reports a duration that is not greater than 0; it returns
+// whether d is valid.
 func (v *validator) positive(path string, d Duration) bool {
 	if d.Duration <= 0 {
 		v.p.add(path, "must be greater than 0")

@@ -55,8 +55,8 @@ func (r *run) updateIsolation() {
 	r.isolated, r.dirty = isolated, true
 	if isolated {
 		gossipIsolated.Set(1)
-		r.a.log.Warn().Int("overwatches_failed", failed).
-			Msg("every other overwatch is unreachable: this node may be cut off from gossip; agent failures are not believed until another overwatch is reachable, their backends go stale instead")
+		r.a.log.Warn().Int("overwatches_failed", failed).Str("gossip", r.a.BindAddr()).Strs("join", r.a.set.join).
+			Msg("every other overwatch is unreachable: this node may be cut off from gossip (check that its gossip address is reachable over TCP and UDP from the others, and theirs from it); agent failures are not believed until another overwatch answers, their backends go stale instead")
 		return
 	}
 	gossipIsolated.Set(0)
@@ -76,26 +76,19 @@ func (r *run) holdFailure(st *agentState, v failureVerdict) {
 // agents, so a failure that was not believed is once another overwatch
 // answers.
 func (r *run) recheckHeld() {
+	status := make(map[string]serf.MemberStatus)
+	for _, m := range r.serf.Members() {
+		status[m.Name] = m.Status
+	}
 	var held []*agentState
 	for name, st := range r.agents {
-		if st.held && !st.alive && !st.corroborating {
-			if m, ok := r.member(name); !ok || m.Status != serf.StatusAlive {
-				held = append(held, st)
-			}
+		if st.held && !st.alive && !st.corroborating && status[name] != serf.StatusAlive {
+			held = append(held, st)
 		}
 	}
 	if len(held) > 0 {
 		r.corroborate(held...)
 	}
-}
-
-func (r *run) member(name string) (serf.Member, bool) {
-	for _, m := range r.serf.Members() {
-		if m.Name == name {
-			return m, true
-		}
-	}
-	return serf.Member{}, false
 }
 
 // heldAgents counts the agents whose failure is held.
@@ -149,6 +142,10 @@ func (r *run) corroborate(agents ...*agentState) {
 	if len(v.agents) == 0 {
 		return
 	}
+	if len(targets) == 0 {
+		r.handleVerdict(v) // nobody to ping: not corroborated
+		return
+	}
 	ml, ctx, verdicts := r.serf.Memberlist(), r.ctx, r.verdicts
 	r.spawn("corroborate", func() {
 		for _, m := range targets {
@@ -173,7 +170,6 @@ func (r *run) handleVerdict(v failureVerdict) {
 		// Otherwise it came back, left or was reaped meanwhile.
 	}
 	r.dirty = true
-	r.updateIsolation()
 }
 
 // judge applies one verdict to one agent.
